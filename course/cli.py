@@ -1,0 +1,146 @@
+"""``curso``: the command line of the course (Spanish), for students and instructors."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from course import REPO_ROOT, env, show
+
+START_NOTEBOOK = "notebooks/00_inicio.ipynb"
+
+
+class SpanishParser(argparse.ArgumentParser):
+    """argparse with Spanish errors and usage, and no traceback on bad input."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("add_help", False)
+        super().__init__(*args, **kwargs)
+        self.add_argument("-h", "--ayuda", action="help", help="muestra esta ayuda y termina")
+
+    def format_usage(self) -> str:
+        return super().format_usage().replace("usage:", "uso:", 1)
+
+    def format_help(self) -> str:
+        text = super().format_help().replace("usage:", "uso:", 1)
+        return text.replace("positional arguments:", "argumentos:").replace(
+            "options:", "opciones:")
+
+    def error(self, message: str):
+        translations = {
+            "invalid choice": "opción no válida",
+            "choose from": "elige entre",
+            "the following arguments are required": "faltan los argumentos",
+            "unrecognized arguments": "argumentos no reconocidos",
+            "expected one argument": "se esperaba un valor",
+            "invalid int value": "número entero no válido",
+            "argument ": "argumento ",
+        }
+        for english, spanish in translations.items():
+            message = message.replace(english, spanish)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n"
+                     f"Usa «{self.prog.split()[0]} --ayuda» para ver las órdenes.\n")
+
+
+def build_parser() -> SpanishParser:
+    parser = SpanishParser(prog="curso", description="Tema 15: despliegues de microservicios "
+                           "FastAPI. Órdenes para preparar la máquina y trabajar.")
+    sub = parser.add_subparsers(dest="orden", metavar="ORDEN", parser_class=SpanishParser)
+    sub.required = True
+    sub.add_parser("doctor", help="qué puede ejecutar esta máquina y qué imágenes hay")
+    img = sub.add_parser("imagenes", help="descarga (o construye en local) las imágenes del curso")
+    img.add_argument("claves", nargs="*", metavar="IMAGEN",
+                     help="imágenes a preparar (por defecto, todas): " + ", ".join(_catalog()))
+    img.add_argument("--offline", action="store_true",
+                     help="no intentes descargar: construye los sustitutos locales")
+    img.add_argument("--reconstruir", action="store_true",
+                     help="vuelve a construir los sustitutos aunque ya existan")
+    lab = sub.add_parser("lab", help="abre JupyterLab en el cuaderno de inicio")
+    lab.add_argument("--sin-navegador", action="store_true", help="no abras el navegador")
+    lab.add_argument("--puerto", type=int, default=8888, help="puerto (por defecto 8888)")
+    clean = sub.add_parser("limpiar", help="borra lo que crearon cuadernos y laboratorios")
+    clean.add_argument("--run", metavar="ID", help="solo esa ejecución (por defecto, todas)")
+    return parser
+
+
+def _catalog() -> list[str]:
+    from course.images import CATALOG
+
+    return list(CATALOG)
+
+
+def doctor(_args) -> int:
+    env.show_status()
+    if not env.has("docker"):
+        show.warn("Sin motor Docker: los cuadernos funcionan en modo estático (generar, "
+                  "validar) y omiten las celdas que necesitan contenedores, con el motivo.")
+        return 0
+    from course import images
+
+    rows = []
+    for key, img in images.CATALOG.items():
+        state = images.status(key)
+        note = {"oficial": "imagen oficial", "sustituto": "sustituto local (paquetes de Debian)",
+                "ausente": "falta: `curso imagenes`" if img.standin or env.has("registro")
+                else "falta y no tiene sustituto local"}[state]
+        rows.append((key, img.reference, note))
+    show.table("Imágenes del curso", ["Clave", "Referencia", "Estado"], rows)
+    return 0
+
+
+def imagenes(args) -> int:
+    from course import docker as cdocker
+    from course import images
+
+    cdocker.client()  # fail early, in Spanish, if there is no engine
+    unknown = [k for k in args.claves if k not in images.CATALOG]
+    if unknown:
+        show.warn(f"Imagen desconocida: {', '.join(unknown)}. Opciones: {', '.join(images.CATALOG)}.")
+        return 2
+    results = images.ensure_all(offline=args.offline, rebuild=args.reconstruir,
+                                keys=args.claves or None)
+    show.table("Imágenes del curso", ["Clave", "Resultado"], results.items())
+    failed = [k for k, r in results.items() if r.startswith("no disponible")
+              and (args.claves or images.CATALOG[k].standin)]
+    return 1 if failed else 0
+
+
+def lab(args) -> int:
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={REPO_ROOT}",
+           f"--ServerApp.port={args.puerto}", START_NOTEBOOK]
+    if args.sin_navegador:
+        cmd.append("--no-browser")
+    show.info(f"Abriendo JupyterLab en {START_NOTEBOOK} (Ctrl+C para salir)…")
+    os.chdir(REPO_ROOT)
+    os.execv(sys.executable, cmd)  # replace this process: signals go straight to Jupyter
+    return 0  # not reached
+
+
+def limpiar(args) -> int:
+    from course import docker as cdocker
+
+    cdocker.cleanup(args.run or "*")
+    return 0
+
+
+COMMANDS = {"doctor": doctor, "imagenes": imagenes, "lab": lab, "limpiar": limpiar}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from course.docker import BuildFailed, EngineUnavailable
+    from course.images import ImageUnavailable
+
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.orden](args)
+    except (EngineUnavailable, ImageUnavailable, BuildFailed) as exc:
+        show.console.print(f"[red]✘[/red] {exc}")
+        return 1
+    except KeyboardInterrupt:
+        show.warn("Interrumpido.")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

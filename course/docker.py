@@ -1,0 +1,233 @@
+"""Docker boilerplate for notebook cells: connect, build with progress, run until
+healthy, and clean up everything a run created (label ``tema15.run=<run_id>``)."""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException, NotFound
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from course import show
+
+RUN_LABEL = "tema15.run"
+NAME_PREFIX = "t15-"
+STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+
+
+class EngineUnavailable(RuntimeError):
+    """No Docker engine answers; the message says why and what to do (Spanish)."""
+
+
+class BuildFailed(RuntimeError):
+    """A build failed; the message names the step and shows the last log lines."""
+
+
+class NotHealthy(RuntimeError):
+    """A container did not become healthy in time; the message includes its logs."""
+
+
+@lru_cache(maxsize=1)
+def client() -> docker.DockerClient:
+    """A Docker client that negotiates the API version with the engine."""
+    try:
+        c = docker.from_env(timeout=120)
+        c.ping()
+    except DockerException as exc:
+        raise EngineUnavailable(
+            "No hay un motor Docker disponible: "
+            f"{str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}. "
+            "Arranca Docker Desktop o el servicio docker (`sudo systemctl start docker`) "
+            "y comprueba con `docker info`."
+        ) from None
+    return c
+
+
+def new_run_id() -> str:
+    return f"{NAME_PREFIX}{secrets.token_hex(4)}"
+
+
+@lru_cache(maxsize=1)
+def run_id() -> str:
+    """This process's run id: ``TEMA15_RUN_ID`` if set (the grader sets it), else new."""
+    return os.environ.get("TEMA15_RUN_ID") or new_run_id()
+
+
+def labels(run: str | None = None, **extra: str) -> dict[str, str]:
+    return {RUN_LABEL: run or run_id(), **extra}
+
+
+def name(suffix: str, run: str | None = None) -> str:
+    """A resource name unique to the run, e.g. ``t15-1a2b3c4d-api``."""
+    return f"{run or run_id()}-{suffix}"
+
+
+@dataclass
+class BuildReport:
+    image: docker.models.images.Image
+    tag: str
+    seconds: float
+    steps: int = 0
+    cached_steps: int = 0
+    log: list[str] = field(default_factory=list)
+
+
+def build(path: str | Path, tag: str, *, dockerfile: str | None = None,
+          buildargs: dict[str, str] | None = None, run: str | None = None,
+          extra_labels: dict[str, str] | None = None, nocache: bool = False,
+          quiet: bool = False) -> BuildReport:
+    """Build with the classic builder, showing progress per Dockerfile step.
+
+    The image gets the run label (so ``cleanup`` finds it) unless ``run=""``.
+    """
+    api = client().api
+    image_labels = dict(extra_labels or {})
+    if run != "":
+        image_labels[RUN_LABEL] = run or run_id()
+    started = time.perf_counter()
+    log: list[str] = []
+    steps = cached = 0
+    current = ""
+    with _progress(quiet) as progress:
+        task = progress.add_task(f"Construyendo {tag}", total=None)
+        stream = api.build(path=str(path), tag=tag, dockerfile=dockerfile, buildargs=buildargs,
+                           labels=image_labels or None, rm=True, forcerm=True, decode=True,
+                           nocache=nocache)
+        for chunk in stream:
+            if "error" in chunk:
+                tail = "\n".join(log[-15:])
+                raise BuildFailed(f"La construcción de {tag} falló en «{current}»:\n"
+                                  f"{chunk['error'].strip()}\n--- últimas líneas ---\n{tail}")
+            text = chunk.get("stream", "")
+            for line in text.splitlines():
+                line = line.rstrip()
+                if not line:
+                    continue
+                log.append(line)
+                match = STEP_RE.match(line)
+                if match:
+                    steps, total, current = int(match[1]), int(match[2]), match[3]
+                    progress.update(task, completed=steps - 1, total=total,
+                                    description=f"{tag}: paso {steps}/{total}")
+                elif "Using cache" in line:
+                    cached += 1
+        progress.update(task, completed=steps)
+    image = client().images.get(tag)
+    report = BuildReport(image, tag, time.perf_counter() - started, steps, cached, log)
+    if not quiet:
+        show.ok(f"{tag}: {report.steps} pasos ({report.cached_steps} desde caché) "
+                f"en {report.seconds:.1f} s, {show.megabytes(image.attrs['Size'])}")
+    return report
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Progress]:
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                        console=show.console, transient=True, disable=quiet)
+    with progress:
+        yield progress
+
+
+def layers(image: docker.models.images.Image) -> list[tuple[str, int]]:
+    """(instruction, size in bytes) per history entry, oldest first."""
+    rows = []
+    for entry in reversed(image.history()):
+        created_by = entry.get("CreatedBy", "")
+        created_by = created_by.replace("/bin/sh -c #(nop) ", "").replace("/bin/sh -c ", "RUN ")
+        rows.append((created_by.strip()[:100], int(entry.get("Size", 0))))
+    return rows
+
+
+def wait_healthy(container, timeout: float = 60) -> None:
+    """Wait for the Docker HEALTHCHECK to report ``healthy``."""
+    deadline = time.monotonic() + timeout
+    status = "?"
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            break
+        status = container.attrs["State"].get("Health", {}).get("Status", "sin healthcheck")
+        if status == "healthy":
+            return
+        if status == "sin healthcheck":
+            raise NotHealthy(f"El contenedor {container.name} no define HEALTHCHECK.")
+        time.sleep(0.5)
+    logs = container.logs(tail=30).decode(errors="replace")
+    raise NotHealthy(f"El contenedor {container.name} no quedó sano en {timeout:.0f} s "
+                     f"(estado: {container.status}, salud: {status}).\n--- registro ---\n{logs}")
+
+
+def run_until_healthy(image: str, *, suffix: str = "app", run: str | None = None,
+                      timeout: float = 60, **kwargs):
+    """Start a detached, labelled container and wait until its healthcheck passes.
+
+    Extra keyword arguments go to ``containers.run`` (ports, environment, network…).
+    On failure the container is removed and ``NotHealthy`` explains why.
+    """
+    container = client().containers.run(image, detach=True, name=name(suffix, run),
+                                        labels=labels(run), **kwargs)
+    try:
+        wait_healthy(container, timeout)
+    except NotHealthy:
+        container.remove(force=True)
+        raise
+    return container
+
+
+def host_port(container, port: str = "8000/tcp") -> int:
+    container.reload()
+    return int(container.ports[port][0]["HostPort"])
+
+
+def cleanup(run: str | None = None, *, quiet: bool = False) -> dict[str, int]:
+    """Remove containers, networks, volumes and images labelled with the run id.
+
+    ``run=None`` means this process's run; ``run="*"`` means every course run.
+    """
+    c = client()
+    selector = RUN_LABEL if run == "*" else f"{RUN_LABEL}={run or run_id()}"
+    flt = {"label": selector}
+    removed = {"contenedores": 0, "redes": 0, "volúmenes": 0, "imágenes": 0}
+    for container in c.containers.list(all=True, filters=flt):
+        _ignore_missing(container.remove, force=True, v=True)
+        removed["contenedores"] += 1
+    for network in c.networks.list(filters=flt):
+        _ignore_missing(network.remove)
+        removed["redes"] += 1
+    for volume in c.volumes.list(filters=flt):
+        _ignore_missing(volume.remove, force=True)
+        removed["volúmenes"] += 1
+    for image in c.images.list(all=True, filters=flt):
+        _ignore_missing(c.images.remove, image.id, force=True)
+        removed["imágenes"] += 1
+    # Untagged leftovers of labelled multi-stage builds (the builder stage).
+    c.images.prune(filters={"dangling": True, "label": selector})
+    if not quiet:
+        summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
+        show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")
+    return removed
+
+
+def _ignore_missing(fn, *args, **kwargs) -> None:
+    try:
+        fn(*args, **kwargs)
+    except NotFound:
+        pass  # already gone: a concurrent cleanup or auto-remove got there first
+
+
+@contextmanager
+def run_scope(run: str | None = None, *, quiet: bool = True) -> Iterator[str]:
+    """Yield a fresh run id and remove everything labelled with it on exit, even on error."""
+    rid = run or new_run_id()
+    try:
+        yield rid
+    finally:
+        cleanup(rid, quiet=quiet)

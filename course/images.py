@@ -1,0 +1,272 @@
+"""The course's container images: pinned official references and, when they cannot be
+pulled (no registry, or ``offline=True``), local stand-ins built from Debian packages.
+
+A stand-in is tagged with the official reference, so unchanged Dockerfiles and compose
+files work, and says what it is in its OCI description and the ``tema15.sustituto``
+label. Course-built images trust the host's extra CA bundle when the host declares one
+(``TEMA15_CA_BUNDLE``, ``PIP_CERT``, ``SSL_CERT_FILE`` or ``REQUESTS_CA_BUNDLE``), so
+``pip install`` inside builds works behind TLS-intercepting proxies.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from docker.errors import APIError, ImageNotFound
+
+from course import docker as cdocker
+from course import show
+
+STANDIN_DIR = Path(__file__).parent / "standins"
+STANDIN_LABEL = "tema15.sustituto"
+CA_LABEL = "tema15.ca-anfitrion"
+CA_PATH_IN_IMAGE = "/etc/ssl/certs/tema15-anfitrion.pem"
+CA_ENV_VARS = ("TEMA15_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+ROOTFS_TAG = "tema15/rootfs:bookworm"
+SUITE = "bookworm"  # the stand-ins mirror the official images' Debian 12 base
+
+
+@dataclass(frozen=True)
+class CourseImage:
+    key: str
+    reference: str
+    purpose: str
+    standin: str | None = None      # recipe in standins/<standin>.Dockerfile
+    base: str | None = None         # key of the image the stand-in builds on
+    support: tuple[str, ...] = ()   # extra files the recipe COPYs
+    trusts_ca: bool = False         # gets the host CA bundle when one is declared
+
+
+CATALOG: dict[str, CourseImage] = {img.key: img for img in (
+    CourseImage("debian", "debian:12.12-slim", "base de los sustitutos locales",
+                standin="debian", trusts_ca=True),
+    CourseImage("python-slim", "python:3.11.13-slim-bookworm",
+                "base de la imagen del servicio", standin="python-slim", base="debian",
+                trusts_ca=True),
+    CourseImage("python", "python:3.11.13-bookworm",
+                "imagen completa (con compiladores) para comparar tamaños", standin="python",
+                base="python-slim", trusts_ca=True),
+    CourseImage("postgres", "postgres:15.14-bookworm", "base de datos del entorno local",
+                standin="postgres", base="debian", support=("postgres-entrypoint.sh",)),
+    CourseImage("redis", "redis:7.0.15-bookworm", "caché del entorno local",
+                standin="redis", base="debian"),
+    CourseImage("prometheus", "prom/prometheus:v2.53.5", "servidor de métricas",
+                standin="prometheus", base="debian", support=("prometheus.yml",)),
+    CourseImage("registry", "registry:2.8.3", "registro de imágenes local",
+                standin="registry", base="debian", support=("registry-config.yml",)),
+    CourseImage("grafana", "grafana/grafana:11.6.5", "paneles de métricas"),
+    CourseImage("loki", "grafana/loki:3.5.5", "almacén de logs"),
+    CourseImage("kind-node", "kindest/node:v1.33.1", "nodo del clúster kind"),
+)}
+
+
+class ImageUnavailable(RuntimeError):
+    """An image can neither be pulled nor built here; the message says why (Spanish)."""
+
+
+def host_ca_bundle() -> Path | None:
+    """The CA bundle the host declares for HTTPS clients, if any."""
+    for var in CA_ENV_VARS:
+        value = os.environ.get(var)
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
+def status(key: str) -> str:
+    """'oficial', 'sustituto', or 'ausente' for the local copy of a catalogue image."""
+    try:
+        image = cdocker.client().images.get(CATALOG[key].reference)
+    except ImageNotFound:
+        return "ausente"
+    return "sustituto" if STANDIN_LABEL in (image.labels or {}) else "oficial"
+
+
+def ensure(key: str, *, offline: bool = False, rebuild: bool = False) -> str:
+    """Make the image available locally and return its reference.
+
+    Order: already present → pull the official image → build the stand-in.
+    """
+    img = _get(key)
+    if not rebuild and status(key) != "ausente":
+        return img.reference
+    if not offline and not rebuild and _pull(img):
+        if img.trusts_ca and host_ca_bundle():
+            _add_host_ca(img)
+        return img.reference
+    if img.standin is None:
+        raise ImageUnavailable(
+            f"No se pudo descargar {img.reference} y no existe un sustituto local: "
+            "esta imagen solo se obtiene del registro (Docker Hub). Las partes que la "
+            "usan se omiten en esta máquina.")
+    if img.base:
+        ensure(img.base, offline=True)
+    _build_standin(img)
+    return img.reference
+
+
+def ensure_all(*, offline: bool = False, rebuild: bool = False,
+               keys: list[str] | None = None) -> dict[str, str]:
+    """Ensure several images; returns key → Spanish result, never raises per image."""
+    results = {}
+    for key in keys or list(CATALOG):
+        try:
+            ensure(key, offline=offline, rebuild=rebuild)
+            results[key] = status(key)
+        except ImageUnavailable as exc:
+            results[key] = f"no disponible: {exc}"
+    return results
+
+
+def _get(key: str) -> CourseImage:
+    if key not in CATALOG:
+        raise KeyError(f"Imagen desconocida: {key!r}. Opciones: {', '.join(CATALOG)}.")
+    return CATALOG[key]
+
+
+def _pull(img: CourseImage) -> bool:
+    repo, tag = img.reference.rsplit(":", 1)
+    show.info(f"Descargando {img.reference}…")
+    try:
+        cdocker.client().images.pull(repo, tag=tag)
+    except APIError as exc:
+        show.warn(f"No se pudo descargar {img.reference}: {exc.explanation or exc}")
+        return False
+    return True
+
+
+def _build_standin(img: CourseImage) -> None:
+    show.info(f"Construyendo el sustituto local de {img.reference} con paquetes de Debian…")
+    with tempfile.TemporaryDirectory(prefix="t15-standin-") as tmp:
+        ctx = Path(tmp)
+        buildargs = {}
+        if img.key == "debian":
+            buildargs["ROOTFS"] = _import_rootfs()
+        else:
+            buildargs["BASE"] = CATALOG[img.base].reference
+        dockerfile = (STANDIN_DIR / f"{img.standin}.Dockerfile").read_text()
+        for name in img.support:
+            shutil.copy(STANDIN_DIR / name, ctx / name)
+        dockerfile += _ca_snippet(ctx) if img.trusts_ca else ""
+        (ctx / "Dockerfile").write_text(dockerfile)
+        description = (f"Sustituto local de {img.reference} construido con paquetes de "
+                       f"Debian {SUITE}; no es la imagen oficial.")
+        cdocker.build(ctx, img.reference, buildargs=buildargs, run="", extra_labels={
+            STANDIN_LABEL: img.reference,
+            "org.opencontainers.image.description": description,
+            "org.opencontainers.image.title": f"{img.reference} (sustituto)",
+        })
+    if img.key == "debian":
+        _untag(ROOTFS_TAG)
+    _prune_dangling()
+
+
+def _add_host_ca(img: CourseImage) -> None:
+    """Layer the host CA bundle on a pulled official image, keeping its reference."""
+    show.info(f"Añadiendo la CA del anfitrión a {img.reference} (proxy TLS corporativo)…")
+    with tempfile.TemporaryDirectory(prefix="t15-ca-") as tmp:
+        ctx = Path(tmp)
+        (ctx / "Dockerfile").write_text(f"FROM {img.reference}\n" + _ca_snippet(ctx))
+        cdocker.build(ctx, img.reference, run="", quiet=True)
+
+
+def _ca_snippet(ctx: Path) -> str:
+    bundle = host_ca_bundle()
+    if bundle is None:
+        return ""
+    shutil.copy(bundle, ctx / "tema15-ca.pem")
+    return (f"\nCOPY tema15-ca.pem {CA_PATH_IN_IMAGE}\n"
+            f"ENV SSL_CERT_FILE={CA_PATH_IN_IMAGE} PIP_CERT={CA_PATH_IN_IMAGE} "
+            f"REQUESTS_CA_BUNDLE={CA_PATH_IN_IMAGE}\n"
+            f"LABEL {CA_LABEL}=true\n")
+
+
+def _import_rootfs() -> str:
+    """Bootstrap a minimal Debian root filesystem with mmdebstrap and import it."""
+    if not shutil.which("mmdebstrap"):
+        raise ImageUnavailable(
+            "Para construir sustitutos locales hace falta `mmdebstrap` (paquete de Debian: "
+            "`apt-get install mmdebstrap`). Con acceso a Docker Hub no hace falta: las "
+            "imágenes oficiales se descargan.")
+    sources = debian_sources()
+    excludes = ["/usr/share/man/*", "/usr/share/locale/*", "/usr/share/doc/*",
+                "/usr/share/info/*"]
+    includes = ["/usr/share/locale/locale.alias", "/usr/share/doc/*/copyright"]
+    with tempfile.TemporaryDirectory(prefix="t15-rootfs-") as tmp:
+        tarball = Path(tmp) / "rootfs.tar"
+        cmd = ["mmdebstrap", "--variant=minbase", "--quiet"]
+        cmd += [f"--dpkgopt=path-exclude={p}" for p in excludes]
+        cmd += [f"--dpkgopt=path-include={p}" for p in includes]
+        cmd += [SUITE, str(tarball), *sources]
+        show.info(f"mmdebstrap {SUITE} desde {sources[0].split()[1]} (unos 30 s)…")
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ImageUnavailable(f"mmdebstrap falló:\n{done.stderr[-2000:]}")
+        repo, tag = ROOTFS_TAG.split(":")
+        cdocker.client().api.import_image(src=str(tarball), repository=repo, tag=tag)
+    return ROOTFS_TAG
+
+
+def debian_sources(sources_dir: Path = Path("/etc/apt")) -> list[str]:
+    """One-line apt sources for the stand-ins, taken from the host's Debian mirrors.
+
+    Never a hard-coded host: ``TEMA15_DEBIAN_MIRROR`` (and optionally
+    ``TEMA15_DEBIAN_SECURITY_MIRROR``) override what the host's apt configuration says.
+    """
+    main = os.environ.get("TEMA15_DEBIAN_MIRROR")
+    security = os.environ.get("TEMA15_DEBIAN_SECURITY_MIRROR")
+    if not main:
+        for uri, suite in _host_apt_entries(sources_dir):
+            if suite.endswith("-security"):
+                security = security or uri
+            elif re.fullmatch(r"[a-z]+(-updates)?", suite) and uri.rstrip("/").endswith("/debian"):
+                main = main or uri
+    if not main:
+        raise ImageUnavailable(
+            "No encuentro un espejo de Debian en la configuración de apt del anfitrión. "
+            "Indica uno con la variable TEMA15_DEBIAN_MIRROR (por ejemplo, el espejo "
+            "de tu organización).")
+    lines = [f"deb {main.rstrip('/')} {SUITE} main", f"deb {main.rstrip('/')} {SUITE}-updates main"]
+    if security:
+        lines.append(f"deb {security.rstrip('/')} {SUITE}-security main")
+    return lines
+
+
+def _host_apt_entries(sources_dir: Path) -> list[tuple[str, str]]:
+    """(uri, suite) pairs from sources.list files and deb822 .sources files."""
+    entries: list[tuple[str, str]] = []
+    files = [sources_dir / "sources.list", *sorted((sources_dir / "sources.list.d").glob("*"))]
+    for path in files:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        if path.suffix == ".sources":
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M))
+                if "deb" not in fields.get("Types", "").split():
+                    continue
+                for uri in fields.get("URIs", "").split():
+                    entries += [(uri, suite) for suite in fields.get("Suites", "").split()]
+        else:
+            for line in text.splitlines():
+                parts = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
+                if len(parts) >= 3 and parts[0] == "deb":
+                    entries.append((parts[1], parts[2]))
+    return entries
+
+
+def _untag(tag: str) -> None:
+    try:
+        cdocker.client().images.remove(tag, noprune=True)
+    except (ImageNotFound, APIError):
+        pass  # still referenced or already gone: harmless
+
+
+def _prune_dangling() -> None:
+    """The classic builder leaves the untagged builder stage of multi-stage recipes."""
+    cdocker.client().images.prune(filters={"dangling": True, "label": STANDIN_LABEL})

@@ -1,0 +1,61 @@
+"""Pure ASGI middleware that gives every request an id and logs its lifecycle."""
+
+import re
+import time
+import uuid
+
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+logger = structlog.stdlib.get_logger(__name__)
+
+
+def _request_id(scope: Scope) -> str:
+    candidate = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+    if _VALID_REQUEST_ID.fullmatch(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _request_id(scope)
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, http_method=scope["method"], http_path=scope["path"]
+        )
+        status_code = 500
+        started = time.perf_counter()
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+            # Uvicorn logs the access line inside this call, so it still sees
+            # the request's context variables.
+            await send(message)
+
+        try:
+            logger.info("peticion_iniciada")
+            await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            logger.exception("excepcion_no_controlada")
+            raise
+        finally:
+            logger.info(
+                "peticion_terminada",
+                status_code=status_code,
+                duracion_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+            structlog.contextvars.clear_contextvars()

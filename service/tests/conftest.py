@@ -1,0 +1,149 @@
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import asyncpg
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.logging_config import configure_logging
+from app.main import create_app
+
+SETTINGS_VARIABLES = (
+    "SERVICE_NAME",
+    "ENVIRONMENT",
+    "LOG_LEVEL",
+    "JSON_LOGS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "APP_VERSION",
+    "FAULT_READINESS_FAIL",
+    "FAULT_ERROR_RATE",
+    "FAULT_EXTRA_LATENCY_MS",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Isolate every test from the caller's environment and from earlier log setups."""
+    for name in SETTINGS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    yield
+    # A test may have bound the log handler to its own captured stdout.
+    configure_logging()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., TestClient]]:
+    """Build an app from Settings overrides and start it (lifespan included)."""
+    with ExitStack() as stack:
+
+        def factory(*, raise_server_exceptions: bool = True, **overrides: object) -> TestClient:
+            app = create_app(Settings(**overrides))
+            client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
+            return stack.enter_context(client)
+
+        yield factory
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def _as_postgres_user(command: list[str], owner: str | None) -> list[str]:
+    # PostgreSQL refuses to run as root.
+    return ["runuser", "-u", owner, "--", *command] if owner else command
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL on a free 127.0.0.1 port; yields an admin URL."""
+    if not shutil.which("initdb") or not shutil.which("pg_ctl"):
+        pytest.skip("initdb/pg_ctl de PostgreSQL no están instalados; se omiten las pruebas con PostgreSQL real.")
+    owner = "nobody" if os.geteuid() == 0 else None
+    if owner and not shutil.which("runuser"):
+        pytest.skip("Se necesita runuser para ejecutar PostgreSQL sin ser root.")
+    base = Path(tempfile.mkdtemp(prefix="catalogo-pg-"))
+    if owner:
+        shutil.chown(base, user=owner)
+    data, port = base / "data", free_port()
+
+    def run(*command: str) -> None:
+        subprocess.run(
+            _as_postgres_user(list(command), owner),
+            check=True,
+            capture_output=True,
+            cwd=base,
+            timeout=60,
+        )
+
+    try:
+        run("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
+        run("pg_ctl", "-D", str(data), "-o", options, "-l", str(base / "server.log"), "-w", "start")
+        try:
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database for one test."""
+    name = f"test_{request.node.name}".lower().replace("[", "_").replace("]", "")[:60]
+
+    async def recreate() -> None:
+        connection = await asyncpg.connect(postgres_server)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(recreate())
+    return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A throwaway redis-server on a free port, or skip when it is not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server no está instalado; se omiten las pruebas con Redis real.")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail("redis-server no arrancó")
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,132 @@
+import json
+import logging
+import logging.config
+import re
+
+import pytest
+import structlog
+from fastapi.testclient import TestClient
+from uvicorn.config import LOGGING_CONFIG
+
+from app.config import Settings
+from app.logging_config import configure_logging
+from app.main import create_app
+
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+REQUEST_EVENTS = {"peticion_iniciada", "peticion_terminada", "item_creado"}
+
+
+def json_lines(output: str) -> list[dict]:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert lines, "no se escribió ningún log"
+    return [json.loads(line) for line in lines]  # fails if any line is not JSON
+
+
+def started_client(**overrides: object) -> TestClient:
+    return TestClient(create_app(Settings(**overrides)), raise_server_exceptions=False)
+
+
+def test_every_line_is_json_with_the_standard_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    with started_client() as client:
+        client.get("/items/1", headers={"X-Request-ID": "traza-1"})
+    records = json_lines(capsys.readouterr().out)
+    for record in records:
+        assert {"timestamp", "level", "event", "logger"} <= record.keys(), record
+        assert TIMESTAMP.fullmatch(record["timestamp"]), record
+        assert record["level"] == record["level"].lower()
+    events = {record["event"] for record in records}
+    assert {"servicio_iniciado", "peticion_iniciada", "peticion_terminada", "servicio_detenido"} <= events
+
+
+def test_request_lines_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
+    with started_client() as client:
+        client.post("/items", json={"name": "Silla", "price": 45}, headers={"X-Request-ID": "traza-2"})
+        client.get("/")
+    records = json_lines(capsys.readouterr().out)
+    request_lines = [record for record in records if record["event"] in REQUEST_EVENTS]
+    assert len(request_lines) == 5
+    assert [record["request_id"] for record in request_lines[:3]] == ["traza-2"] * 3
+    finished = next(r for r in request_lines if r["event"] == "peticion_terminada")
+    assert finished["status_code"] == 201
+    assert isinstance(finished["duracion_ms"], float)
+    assert finished["http_method"] == "POST" and finished["http_path"] == "/items"
+    # Context from one request never leaks into the next one or into lifespan lines.
+    assert request_lines[3]["request_id"] not in {"traza-2", None}
+    stopped = next(r for r in records if r["event"] == "servicio_detenido")
+    assert "request_id" not in stopped
+
+
+def test_console_logs_when_json_is_off(capsys: pytest.CaptureFixture[str]) -> None:
+    with started_client(json_logs=False) as client:
+        client.get("/")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert any("peticion_iniciada" in line for line in lines)
+    for line in lines:
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(line)
+
+
+def test_uvicorn_loggers_are_taken_over(capsys: pytest.CaptureFixture[str]) -> None:
+    logging.config.dictConfig(LOGGING_CONFIG)  # what uvicorn does before importing the app
+    create_app()
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        assert logger.handlers == [] and logger.propagate, name
+    logging.getLogger("uvicorn.error").info("x")
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/", "1.1", 200)
+    first, second = json_lines(capsys.readouterr().out)
+    assert first["event"] == "x" and first["logger"] == "uvicorn.error" and first["level"] == "info"
+    assert second["event"] == '127.0.0.1:1 - "GET / HTTP/1.1" 200'
+    assert TIMESTAMP.fullmatch(first["timestamp"])
+
+
+def test_setup_is_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging()
+    configure_logging()
+    assert len(logging.getLogger().handlers) == 1
+    structlog.stdlib.get_logger("prueba").info("una_vez")
+    assert len(json_lines(capsys.readouterr().out)) == 1
+
+
+def test_log_level(capsys: pytest.CaptureFixture[str]) -> None:
+    with started_client(log_level="WARNING") as client:
+        client.get("/")
+    assert capsys.readouterr().out == ""
+
+
+def test_exceptions_are_logged_with_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    app = create_app()
+
+    async def broken() -> None:
+        raise RuntimeError("algo se rompió")
+
+    app.add_api_route("/roto", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/roto", headers={"X-Request-ID": "traza-3"}).status_code == 500
+    records = json_lines(capsys.readouterr().out)
+    failure = next(r for r in records if r["event"] == "excepcion_no_controlada")
+    assert failure["level"] == "error"
+    assert failure["request_id"] == "traza-3"
+    assert "Traceback" in failure["exception"] and "RuntimeError: algo se rompió" in failure["exception"]
+    finished = next(r for r in records if r["event"] == "peticion_terminada")
+    assert finished["status_code"] == 500
+
+
+def test_stdlib_exceptions_get_an_exception_field(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging()
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        logging.getLogger("uvicorn.error").exception("fallo")
+    (record,) = json_lines(capsys.readouterr().out)
+    assert "ZeroDivisionError" in record["exception"]
+
+
+def test_request_bodies_are_never_logged(capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "contraseña-super-secreta-123"
+    with started_client(log_level="DEBUG") as client:
+        assert client.post("/items", json={"name": "Caja", "price": 3, "password": secret}).status_code == 201
+        assert client.post("/items", json={"name": "", "price": 3, "password": secret}).status_code == 422
+    captured = capsys.readouterr()
+    assert secret not in captured.out
+    assert secret not in captured.err
