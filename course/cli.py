@@ -111,6 +111,8 @@ def lab(args) -> int:
            f"--ServerApp.port={args.puerto}", START_NOTEBOOK]
     if args.sin_navegador:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
+        cmd.append("--allow-root")
     show.info(f"Abriendo JupyterLab en {START_NOTEBOOK} (Ctrl+C para salir)…")
     os.chdir(REPO_ROOT)
     os.execv(sys.executable, cmd)  # replace this process: signals go straight to Jupyter

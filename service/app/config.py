@@ -3,6 +3,7 @@
 from typing import Literal
 
 from pydantic import ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings
 
 from app import __version__
@@ -80,7 +81,7 @@ class Settings(BaseSettings):
         return value
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     field = str(error["loc"][0])
     cause = error.get("ctx", {}).get("error")
     message = str(cause) if cause else _TYPE_ERRORS.get(error["type"], error["msg"])

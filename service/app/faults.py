@@ -26,9 +26,7 @@ class FaultInjector:
             await asyncio.sleep(self.extra_latency_ms / 1000)
         if self._rng() < self.error_rate:
             logger.warning("fallo_inyectado", error_rate=self.error_rate)
-            raise HTTPException(
-                status_code=500, detail="Error simulado por inyección de fallos."
-            )
+            raise HTTPException(status_code=500, detail="Error simulado por inyección de fallos.")
 
 
 async def inject_faults(request: Request) -> None:

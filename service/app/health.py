@@ -30,7 +30,7 @@ async def readiness(checks: dict[str, Check], forced_failure: bool) -> tuple[boo
     """Check every configured dependency concurrently."""
     reasons = await asyncio.gather(*(_failure_reason(check) for check in checks.values()))
     dependencies = {}
-    for name, reason in zip(checks, reasons):
+    for name, reason in zip(checks, reasons, strict=True):
         if reason is None:
             dependencies[name] = {"estado": "ok"}
         else:
@@ -54,7 +54,5 @@ async def live() -> dict[str, str]:
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
     state = request.app.state
-    is_ready, body = await readiness(
-        state.readiness_checks, state.settings.fault_readiness_fail
-    )
+    is_ready, body = await readiness(state.readiness_checks, state.settings.fault_readiness_fail)
     return JSONResponse(body, status_code=200 if is_ready else 503)

@@ -44,9 +44,7 @@ def _metrics(request: Request) -> Metrics:
 Repository = Annotated[ItemRepository, Depends(_repository)]
 AppMetrics = Annotated[Metrics, Depends(_metrics)]
 
-items_router = APIRouter(
-    prefix="/items", tags=["artículos"], dependencies=[Depends(inject_faults)]
-)
+items_router = APIRouter(prefix="/items", tags=["artículos"], dependencies=[Depends(inject_faults)])
 
 
 @items_router.get("")

@@ -32,9 +32,7 @@ def create_metrics(service_name: str, version: str) -> Metrics:
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    build = Info(
-        "catalogo_build", "Versión desplegada del servicio.", registry=registry
-    )
+    build = Info("catalogo_build", "Versión desplegada del servicio.", registry=registry)
     build.info({"version": version, "servicio": service_name})
     return Metrics(
         registry=registry,
@@ -58,6 +56,4 @@ def instrument(app: FastAPI, metrics: Metrics) -> None:
         should_ignore_untemplated=True,
         excluded_handlers=["^/metrics$", "^/health/"],
         registry=metrics.registry,
-    ).instrument(app, latency_lowr_buckets=LATENCY_BUCKETS).expose(
-        app, include_in_schema=False
-    )
+    ).instrument(app, latency_lowr_buckets=LATENCY_BUCKETS).expose(app, include_in_schema=False)

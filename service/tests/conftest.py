@@ -74,7 +74,10 @@ def _as_postgres_user(command: list[str], owner: str | None) -> list[str]:
 def postgres_server() -> Iterator[str]:
     """A throwaway PostgreSQL on a free 127.0.0.1 port; yields an admin URL."""
     if not shutil.which("initdb") or not shutil.which("pg_ctl"):
-        pytest.skip("initdb/pg_ctl de PostgreSQL no están instalados; se omiten las pruebas con PostgreSQL real.")
+        pytest.skip(
+            "initdb/pg_ctl de PostgreSQL no están instalados; "
+            "se omiten las pruebas con PostgreSQL real."
+        )
     owner = "nobody" if os.geteuid() == 0 else None
     if owner and not shutil.which("runuser"):
         pytest.skip("Se necesita runuser para ejecutar PostgreSQL sin ser root.")

@@ -99,7 +99,9 @@ def test_direct_construction_validates_too() -> None:
         Settings(fault_error_rate=3)
 
 
-def test_version_falls_back_when_the_file_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+def test_version_falls_back_when_the_file_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
     monkeypatch.setattr(app, "_VERSION_FILE", tmp_path / "VERSION")
     assert app._read_version() == "0.0.0+desconocida"
     (tmp_path / "VERSION").write_text("3.1.4\n")

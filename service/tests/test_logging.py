@@ -35,12 +35,19 @@ def test_every_line_is_json_with_the_standard_keys(capsys: pytest.CaptureFixture
         assert TIMESTAMP.fullmatch(record["timestamp"]), record
         assert record["level"] == record["level"].lower()
     events = {record["event"] for record in records}
-    assert {"servicio_iniciado", "peticion_iniciada", "peticion_terminada", "servicio_detenido"} <= events
+    assert {
+        "servicio_iniciado",
+        "peticion_iniciada",
+        "peticion_terminada",
+        "servicio_detenido",
+    } <= events
 
 
 def test_request_lines_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
     with started_client() as client:
-        client.post("/items", json={"name": "Silla", "price": 45}, headers={"X-Request-ID": "traza-2"})
+        client.post(
+            "/items", json={"name": "Silla", "price": 45}, headers={"X-Request-ID": "traza-2"}
+        )
         client.get("/")
     records = json_lines(capsys.readouterr().out)
     request_lines = [record for record in records if record["event"] in REQUEST_EVENTS]
@@ -66,6 +73,17 @@ def test_console_logs_when_json_is_off(capsys: pytest.CaptureFixture[str]) -> No
             json.loads(line)
 
 
+def test_console_logs_render_tracebacks(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(json_logs=False)
+    try:
+        raise ZeroDivisionError("división por cero")
+    except ZeroDivisionError:
+        structlog.stdlib.get_logger("prueba").exception("excepcion_no_controlada")
+    output = capsys.readouterr().out
+    assert "excepcion_no_controlada" in output
+    assert "Traceback" in output and "ZeroDivisionError" in output
+
+
 def test_uvicorn_loggers_are_taken_over(capsys: pytest.CaptureFixture[str]) -> None:
     logging.config.dictConfig(LOGGING_CONFIG)  # what uvicorn does before importing the app
     create_app()
@@ -73,7 +91,9 @@ def test_uvicorn_loggers_are_taken_over(capsys: pytest.CaptureFixture[str]) -> N
         logger = logging.getLogger(name)
         assert logger.handlers == [] and logger.propagate, name
     logging.getLogger("uvicorn.error").info("x")
-    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/", "1.1", 200)
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/", "1.1", 200
+    )
     first, second = json_lines(capsys.readouterr().out)
     assert first["event"] == "x" and first["logger"] == "uvicorn.error" and first["level"] == "info"
     assert second["event"] == '127.0.0.1:1 - "GET / HTTP/1.1" 200'
@@ -107,7 +127,10 @@ def test_exceptions_are_logged_with_traceback(capsys: pytest.CaptureFixture[str]
     failure = next(r for r in records if r["event"] == "excepcion_no_controlada")
     assert failure["level"] == "error"
     assert failure["request_id"] == "traza-3"
-    assert "Traceback" in failure["exception"] and "RuntimeError: algo se rompió" in failure["exception"]
+    assert (
+        "Traceback" in failure["exception"]
+        and "RuntimeError: algo se rompió" in failure["exception"]
+    )
     finished = next(r for r in records if r["event"] == "peticion_terminada")
     assert finished["status_code"] == 500
 
@@ -115,7 +138,7 @@ def test_exceptions_are_logged_with_traceback(capsys: pytest.CaptureFixture[str]
 def test_stdlib_exceptions_get_an_exception_field(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging()
     try:
-        1 / 0
+        raise ZeroDivisionError("división por cero")
     except ZeroDivisionError:
         logging.getLogger("uvicorn.error").exception("fallo")
     (record,) = json_lines(capsys.readouterr().out)
@@ -125,8 +148,14 @@ def test_stdlib_exceptions_get_an_exception_field(capsys: pytest.CaptureFixture[
 def test_request_bodies_are_never_logged(capsys: pytest.CaptureFixture[str]) -> None:
     secret = "contraseña-super-secreta-123"
     with started_client(log_level="DEBUG") as client:
-        assert client.post("/items", json={"name": "Caja", "price": 3, "password": secret}).status_code == 201
-        assert client.post("/items", json={"name": "", "price": 3, "password": secret}).status_code == 422
+        assert (
+            client.post("/items", json={"name": "Caja", "price": 3, "password": secret}).status_code
+            == 201
+        )
+        assert (
+            client.post("/items", json={"name": "", "price": 3, "password": secret}).status_code
+            == 422
+        )
     captured = capsys.readouterr()
     assert secret not in captured.out
     assert secret not in captured.err

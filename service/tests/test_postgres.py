@@ -11,7 +11,9 @@ def test_ready_with_postgres(make_client, postgres_url: str) -> None:
 def test_items_in_postgres(make_client, postgres_url: str) -> None:
     client = make_client(database_url=postgres_url)
     assert [item["id"] for item in client.get("/items").json()] == [1, 2, 3]
-    created = client.post("/items", json={"name": "Mesa", "price": 120.5, "tags": ["hogar", "madera"]})
+    created = client.post(
+        "/items", json={"name": "Mesa", "price": 120.5, "tags": ["hogar", "madera"]}
+    )
     assert created.status_code == 201
     item = created.json()
     assert item == {"id": 4, "name": "Mesa", "price": 120.5, "tags": ["hogar", "madera"]}

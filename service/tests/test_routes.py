@@ -72,7 +72,12 @@ def test_create_item_validation(client: TestClient) -> None:
     ]
     for body in invalid_bodies:
         assert client.post("/items", json=body).status_code == 422, body
-    assert client.post("/items", content=b"{no json", headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        client.post(
+            "/items", content=b"{no json", headers={"content-type": "application/json"}
+        ).status_code
+        == 422
+    )
     assert len(client.get("/items").json()) == 3
 
 

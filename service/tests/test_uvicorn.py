@@ -34,8 +34,18 @@ def wait_until_live(port: int, process: subprocess.Popen) -> None:
 def test_real_uvicorn_logs_json_with_request_id() -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-W", "error::DeprecationWarning", "-m", "uvicorn", "app.main:app",
-         "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-W",
+            "error::DeprecationWarning",
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         cwd=SERVICE_DIR,
         env=clean_env(JSON_LOGS="true"),
         stdout=subprocess.PIPE,
@@ -57,9 +67,7 @@ def test_real_uvicorn_logs_json_with_request_id() -> None:
     assert process.returncode in (0, -signal.SIGTERM), stderr
     assert stderr == ""  # no DeprecationWarning, no stray plain-text logging
     records = [json.loads(line) for line in stdout.splitlines() if line.strip()]
-    access = [
-        r for r in records if r["logger"] == "uvicorn.access" and "/items/1" in r["event"]
-    ]
+    access = [r for r in records if r["logger"] == "uvicorn.access" and "/items/1" in r["event"]]
     assert len(access) == 1
     assert access[0]["request_id"] == "abc123"
     assert access[0]["level"] == "info" and access[0]["timestamp"].endswith("Z")

@@ -1,0 +1,42 @@
+"""Shared fixtures: a Docker engine when present (skip with the reason when not, fail
+in CI), a run id whose resources are removed after each test module."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from course import env
+
+
+def engine_or_skip() -> None:
+    if env.has("docker"):
+        return
+    reason = f"sin motor Docker ({env.get('docker').detail})"
+    if os.environ.get("TEMA15_REQUIERE_DOCKER"):
+        pytest.fail(f"TEMA15_REQUIERE_DOCKER está activo pero hay {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    engine_or_skip()
+    from course import docker as cdocker
+
+    return cdocker.client()
+
+
+@pytest.fixture(scope="module")
+def run_id(docker_client):
+    """A fresh run id per module; everything labelled with it is removed afterwards."""
+    from course import docker as cdocker
+
+    with cdocker.run_scope() as rid:
+        yield rid
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

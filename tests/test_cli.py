@@ -1,0 +1,74 @@
+"""`curso` speaks Spanish, never shows a traceback, and tells the truth about the engine."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import engine_or_skip
+
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/tema15/docker.sock"}
+
+
+def curso(*args: str, extra_env: dict | None = None, timeout: float = 120):
+    env = {**os.environ, "COLUMNS": "200", **(extra_env or {})}
+    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout, check=False)
+
+
+def assert_no_traceback(done):
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_unknown_subcommand_is_explained_in_spanish():
+    done = curso("desplegar")
+    assert done.returncode == 2
+    assert "opción no válida: 'desplegar'" in done.stderr
+    assert "curso --ayuda" in done.stderr
+    assert_no_traceback(done)
+
+
+def test_help_is_spanish():
+    done = curso("--ayuda")
+    assert done.returncode == 0
+    assert done.stdout.startswith("uso: curso")
+    for command in ("doctor", "imagenes", "lab", "limpiar"):
+        assert command in done.stdout
+
+
+@pytest.mark.parametrize("command", [("imagenes",), ("limpiar",), ("imagenes", "--offline")])
+def test_commands_needing_docker_fail_clearly_without_engine(command):
+    done = curso(*command, extra_env=NO_ENGINE)
+    assert done.returncode == 1
+    assert "No hay un motor Docker disponible" in done.stdout
+    assert "docker info" in done.stdout
+    assert_no_traceback(done)
+
+
+def test_doctor_without_engine():
+    done = curso("doctor", extra_env=NO_ENGINE)
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if "Motor Docker" in line)
+    assert "│ no " in row and "no responde" in row
+    assert "Instala Docker Desktop" in done.stdout
+    assert "modo estático" in done.stdout
+    assert "Imágenes del curso" not in done.stdout  # no engine, nothing to list
+    assert_no_traceback(done)
+
+
+def test_doctor_with_engine():
+    engine_or_skip()
+    done = curso("doctor")
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if "Motor Docker" in line)
+    assert "│ sí " in row and "API" in row
+    images = next(line for line in done.stdout.splitlines() if "python-slim" in line)
+    assert "sustituto local" in images or "imagen oficial" in images
+    assert_no_traceback(done)
+
+
+def test_unknown_image_name():
+    engine_or_skip()
+    done = curso("imagenes", "nginx")
+    assert done.returncode == 2
+    assert "Imagen desconocida: nginx" in done.stdout

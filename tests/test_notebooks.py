@@ -1,0 +1,65 @@
+"""Every teaching notebook runs top to bottom with papermill, with the Docker engine and
+without it (cells that need it must skip themselves with a reason)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from course import REPO_ROOT
+from course import docker as cdocker
+from tests.conftest import engine_or_skip
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NO_ENGINE = "unix:///nonexistent/tema15/docker.sock"
+
+
+def execute(notebook, out, *, engine: bool, run_id: str):
+    env = {**os.environ, "TEMA15_RUN_ID": run_id, "COLUMNS": "120"}
+    if not engine:
+        env["DOCKER_HOST"] = NO_ENGINE
+    return subprocess.run(
+        [sys.executable, "-m", "papermill", str(notebook), str(out), "--cwd",
+         str(notebook.parent), "--execution-timeout", "900", "--no-progress-bar"],
+        capture_output=True, text=True, env=env, timeout=1800, check=False)
+
+
+def outputs_text(path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    parts = []
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(json.dumps(output.get("data", {})))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("engine", [True, False], ids=["con-motor", "sin-motor"])
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs(notebook, engine, tmp_path):
+    if engine:
+        engine_or_skip()
+    run_id = cdocker.new_run_id()
+    out = tmp_path / notebook.name
+    try:
+        done = execute(notebook, out, engine=engine, run_id=run_id)
+    finally:
+        if engine:
+            cdocker.cleanup(run_id, quiet=True)
+    assert done.returncode == 0, f"{notebook.name} falló:\n{done.stderr[-4000:]}"
+    text = outputs_text(out)
+    if not engine:
+        assert "Celda omitida" in text and "Motor Docker" in text
+
+
+def test_start_notebook_reports_engine_honestly(tmp_path):
+    """Without an engine, notebook 00 says so and skips its Docker cells."""
+    notebook = REPO_ROOT / "notebooks" / "00_inicio.ipynb"
+    out = tmp_path / "00.ipynb"
+    done = execute(notebook, out, engine=False, run_id=cdocker.new_run_id())
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = outputs_text(out)
+    assert "no responde" in text
+    assert text.count("Celda omitida") >= 3  # the docker, images and cleanup cells
+    assert "GET /health/ready -> 200" in text  # the service part needs no engine

@@ -1,0 +1,59 @@
+"""The three dependency lists agree: pyproject, environment.yml (and Binder's copy),
+and the service's own requirements."""
+import re
+import tomllib
+
+import yaml
+
+from course import REPO_ROOT
+
+
+def _pins(lines) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)==([^\s;]+)", line)
+        assert match, f"dependencia sin fijar con ==: {line!r}"
+        name = re.sub(r"\[.*\]", "", match[1]).lower().replace("_", "-")
+        pins[name] = match[2]
+    return pins
+
+
+def _pyproject():
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _conda_pip(path):
+    deps = yaml.safe_load(path.read_text())["dependencies"]
+    return next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
+
+
+def test_pyproject_dependencies_are_pinned():
+    project = _pyproject()
+    _pins(project["dependencies"])
+    for group in project["optional-dependencies"].values():
+        _pins(group)
+
+
+def test_environment_yml_matches_pyproject():
+    assert _pins(_conda_pip(REPO_ROOT / "environment.yml")) == _pins(_pyproject()["dependencies"])
+
+
+def test_binder_environment_is_the_same_file():
+    assert (REPO_ROOT / "binder" / "environment.yml").read_text() == \
+        (REPO_ROOT / "environment.yml").read_text()
+
+
+def test_service_requirements_are_in_pyproject():
+    service = _pins((REPO_ROOT / "service" / "requirements.txt").read_text().splitlines())
+    project = _pins(_pyproject()["dependencies"])
+    assert {k: project.get(k) for k in service} == service
+
+
+def test_constraints_cover_direct_dependencies():
+    constraints = _pins((REPO_ROOT / "requirements" / "constraints.txt").read_text().splitlines())
+    project = _pyproject()
+    direct = _pins(project["dependencies"] + project["optional-dependencies"]["dev"])
+    assert {k: constraints.get(k) for k in direct} == direct
