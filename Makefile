@@ -22,6 +22,7 @@ lab: setup
 	$(BIN)/curso lab
 
 test: setup
+	cd service && ../$(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest
 
 images: setup

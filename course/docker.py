@@ -21,6 +21,7 @@ from course import show
 RUN_LABEL = "tema15.run"
 NAME_PREFIX = "t15-"
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+LAYER_RE = re.compile(r"^ ---> ([0-9a-f]{12})$")
 
 
 class EngineUnavailable(RuntimeError):
@@ -96,6 +97,8 @@ def build(path: str | Path, tag: str, *, dockerfile: str | None = None,
     log: list[str] = []
     steps = cached = 0
     current = ""
+    last_layer = None
+    stage_results: list[str] = []
     with _progress(quiet) as progress:
         task = progress.add_task(f"Construyendo {tag}", total=None)
         stream = api.build(path=str(path), tag=tag, dockerfile=dockerfile, buildargs=buildargs,
@@ -113,19 +116,36 @@ def build(path: str | Path, tag: str, *, dockerfile: str | None = None,
                     continue
                 log.append(line)
                 match = STEP_RE.match(line)
-                if match:
+                layer = LAYER_RE.match(line)
+                if layer:
+                    last_layer = layer[1]
+                elif match:
                     steps, total, current = int(match[1]), int(match[2]), match[3]
+                    if current.upper().startswith("FROM ") and last_layer:
+                        stage_results.append(last_layer)  # an earlier stage just ended
                     progress.update(task, completed=steps - 1, total=total,
                                     description=f"{tag}: paso {steps}/{total}")
                 elif "Using cache" in line:
                     cached += 1
         progress.update(task, completed=steps)
     image = client().images.get(tag)
+    if run != "":
+        _name_stage_images(stage_results, run or run_id())
     report = BuildReport(image, tag, time.perf_counter() - started, steps, cached, log)
     if not quiet:
         show.ok(f"{tag}: {report.steps} pasos ({report.cached_steps} desde caché) "
                 f"en {report.seconds:.1f} s, {show.megabytes(image.attrs['Size'])}")
     return report
+
+
+def _name_stage_images(image_ids: list[str], run: str) -> None:
+    """Tag the results of earlier stages (the classic builder leaves them untagged and
+    unlabelled) with the run's name prefix, so ``cleanup`` can find them."""
+    for image_id in image_ids:
+        try:
+            client().images.get(image_id).tag(f"{run}-etapa", tag=image_id)
+        except NotFound:
+            pass  # a stage whose result was also the base of nothing kept: nothing to name
 
 
 @contextmanager
@@ -205,11 +225,11 @@ def cleanup(run: str | None = None, *, quiet: bool = False) -> dict[str, int]:
     for volume in c.volumes.list(filters=flt):
         _ignore_missing(volume.remove, force=True)
         removed["volúmenes"] += 1
-    for image in c.images.list(all=True, filters=flt):
+    prefix = NAME_PREFIX if run == "*" else f"{run or run_id()}-"
+    named = c.images.list(filters={"reference": f"{prefix}*"})
+    for image in {i.id: i for i in [*c.images.list(all=True, filters=flt), *named]}.values():
         _ignore_missing(c.images.remove, image.id, force=True)
         removed["imágenes"] += 1
-    # Untagged leftovers of labelled multi-stage builds (the builder stage).
-    c.images.prune(filters={"dangling": True, "label": selector})
     if not quiet:
         summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
         show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")

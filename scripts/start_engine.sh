@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install (from Debian packages) and start a Docker engine if none answers.
+# Start a Docker engine (installed by bootstrap_ci.sh) if none answers.
 # Idempotent: does nothing when `docker info` already works.
 set -euo pipefail
 
@@ -10,12 +10,7 @@ if docker info >/dev/null 2>&1; then
   exit 0
 fi
 
-if ! command -v dockerd >/dev/null 2>&1; then
-  log "Instalando docker.io desde los paquetes de Debian…"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends docker.io iptables ca-certificates >/dev/null
-fi
+command -v dockerd >/dev/null 2>&1 || { log "Falta dockerd: ejecuta scripts/bootstrap_ci.sh."; exit 1; }
 command -v docker >/dev/null 2>&1 || { log "Falta el cliente docker."; exit 1; }
 
 log "Arrancando dockerd en segundo plano (registro en /var/log/tema15-dockerd.log)…"

@@ -128,7 +128,7 @@ def test_ready_with_postgres_and_redis_and_data_persists(image, run_id, backing)
     container, port = start()
     status, body = get(port, "/health/ready")
     assert status == 200, body
-    assert set(json.loads(body)["dependencias"]) == {"postgres", "redis"}
+    assert set(json.loads(body)["dependencias"]) == {"postgresql", "redis"}
     status, body = get(port, "/items", method="POST", body={"name": "Tornillo", "price": 0.25})
     assert status == 201, body
     item_id = json.loads(body)["id"]

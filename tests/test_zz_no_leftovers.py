@@ -1,5 +1,5 @@
-"""Runs last (file order): nothing labelled tema15.run may survive the suite."""
-from course.docker import RUN_LABEL
+"""Runs last (file order): nothing labelled tema15.run or named t15-… may survive."""
+from course.docker import NAME_PREFIX, RUN_LABEL
 
 
 def test_nothing_labelled_remains(docker_client):
@@ -9,5 +9,9 @@ def test_nothing_labelled_remains(docker_client):
         "redes": [n.name for n in docker_client.networks.list(filters=flt)],
         "volúmenes": [v.name for v in docker_client.volumes.list(filters=flt)],
         "imágenes": [i.id[:19] for i in docker_client.images.list(all=True, filters=flt)],
+        "imágenes con nombre t15-": [t for i in docker_client.images.list(
+            filters={"reference": f"{NAME_PREFIX}*"}) for t in i.tags],
+        "contenedores con nombre t15-": [c.name for c in docker_client.containers.list(
+            all=True, filters={"name": f"^{NAME_PREFIX}"})],
     }
     assert not any(left.values()), f"recursos sin limpiar: {left}"

@@ -34,7 +34,10 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
 
     # ConsoleRenderer formats exceptions itself; JSON needs them as a string field.
     renderer: list[Processor] = (
-        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        [
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ]
         if json_logs
         else [structlog.dev.ConsoleRenderer()]
     )

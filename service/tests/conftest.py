@@ -52,10 +52,8 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
     """Build an app from Settings overrides and start it (lifespan included)."""
     with ExitStack() as stack:
 
-        def factory(*, raise_server_exceptions: bool = True, **overrides: object) -> TestClient:
-            app = create_app(Settings(**overrides))
-            client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
-            return stack.enter_context(client)
+        def factory(**overrides: object) -> TestClient:
+            return stack.enter_context(TestClient(create_app(Settings(**overrides))))
 
         yield factory
 
@@ -65,55 +63,67 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
 
 
-def _as_postgres_user(command: list[str], owner: str | None) -> list[str]:
-    # PostgreSQL refuses to run as root.
-    return ["runuser", "-u", owner, "--", *command] if owner else command
+class PostgresServer:
+    """A throwaway PostgreSQL cluster in a temp dir, listening on 127.0.0.1 only."""
+
+    def __init__(self) -> None:
+        # PostgreSQL refuses to run as root.
+        self.owner = "nobody" if os.geteuid() == 0 else None
+        self.base = Path(tempfile.mkdtemp(prefix="catalogo-pg-"))
+        if self.owner:
+            shutil.chown(self.base, user=self.owner)
+        self.data = self.base / "data"
+        self.port = free_port()
+        self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", self.owner, "--"] if self.owner else []
+        subprocess.run(
+            [*prefix, *command], check=True, capture_output=True, cwd=self.base, timeout=60
+        )
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+
+    def start(self) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base} -c fsync=off"
+        log = str(self.base / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def is_running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL on a free 127.0.0.1 port; yields an admin URL."""
+def postgres_server() -> Iterator[PostgresServer]:
     if not shutil.which("initdb") or not shutil.which("pg_ctl"):
         pytest.skip(
             "initdb/pg_ctl de PostgreSQL no están instalados; "
             "se omiten las pruebas con PostgreSQL real."
         )
-    owner = "nobody" if os.geteuid() == 0 else None
-    if owner and not shutil.which("runuser"):
+    if os.geteuid() == 0 and not shutil.which("runuser"):
         pytest.skip("Se necesita runuser para ejecutar PostgreSQL sin ser root.")
-    base = Path(tempfile.mkdtemp(prefix="catalogo-pg-"))
-    if owner:
-        shutil.chown(base, user=owner)
-    data, port = base / "data", free_port()
-
-    def run(*command: str) -> None:
-        subprocess.run(
-            _as_postgres_user(list(command), owner),
-            check=True,
-            capture_output=True,
-            cwd=base,
-            timeout=60,
-        )
-
+    server = PostgresServer()
     try:
-        run("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
-        run("pg_ctl", "-D", str(data), "-o", options, "-l", str(base / "server.log"), "-w", "start")
-        try:
-            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        finally:
-            run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        server.init()
+        server.start()
+        yield server
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        if server.is_running():
+            server.stop()
+        shutil.rmtree(server.base, ignore_errors=True)
 
 
 @pytest.fixture
-def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> str:
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
     """A fresh, empty database for one test."""
     name = f"test_{request.node.name}".lower().replace("[", "_").replace("]", "")[:60]
 
     async def recreate() -> None:
-        connection = await asyncpg.connect(postgres_server)
+        connection = await asyncpg.connect(postgres_server.admin_url)
         try:
             await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
             await connection.execute(f'CREATE DATABASE "{name}"')
@@ -121,7 +131,7 @@ def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> str:
             await connection.close()
 
     asyncio.run(recreate())
-    return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    return postgres_server.admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture(scope="session")

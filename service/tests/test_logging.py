@@ -23,7 +23,7 @@ def json_lines(output: str) -> list[dict]:
 
 
 def started_client(**overrides: object) -> TestClient:
-    return TestClient(create_app(Settings(**overrides)), raise_server_exceptions=False)
+    return TestClient(create_app(Settings(**overrides)))
 
 
 def test_every_line_is_json_with_the_standard_keys(capsys: pytest.CaptureFixture[str]) -> None:

@@ -61,7 +61,12 @@ def test_real_uvicorn_logs_json_with_request_id() -> None:
             assert response.headers["X-Request-ID"] == "abc123"
     finally:
         process.terminate()
-        stdout, stderr = process.communicate(timeout=20)
+        try:
+            stdout, stderr = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()  # never leave a server behind
+            stdout, stderr = process.communicate()
+        print(stdout, stderr)  # shown by pytest only if the test fails
 
     # Recent uvicorn re-raises SIGTERM after a graceful shutdown.
     assert process.returncode in (0, -signal.SIGTERM), stderr
