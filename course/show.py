@@ -6,17 +6,16 @@ from collections.abc import Iterable, Sequence
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(highlight=False)  # no random colouring of numbers and paths
 
 
-def table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
+def table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     tbl = Table(title=title, title_justify="left", show_lines=False)
     for header in headers:
         tbl.add_column(header, overflow="fold")
     for row in rows:
         tbl.add_row(*(str(cell) for cell in row))
     console.print(tbl)
-    return tbl
 
 
 def info(message: str) -> None:
