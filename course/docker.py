@@ -166,6 +166,13 @@ def layers(image: docker.models.images.Image) -> list[tuple[str, int]]:
     return rows
 
 
+def show_layers(image: docker.models.images.Image) -> None:
+    """Print the layer table of an image: what created each layer and its size."""
+    rows = [(created_by, show.megabytes(size)) for created_by, size in layers(image) if size]
+    total = show.megabytes(image.attrs["Size"])
+    show.table(f"Capas con contenido ({total} en total)", ["Instrucción", "Tamaño"], rows)
+
+
 def wait_healthy(container, timeout: float = 60) -> None:
     """Wait for the Docker HEALTHCHECK to report ``healthy``."""
     deadline = time.monotonic() + timeout

@@ -97,3 +97,36 @@ def test_standin_trusts_host_ca(docker_client, python_slim):
     out = docker_client.containers.run(python_slim, ["sh", "-c", f"head -n 1 {images.CA_PATH_IN_IMAGE}"],
                                        remove=True).decode()
     assert out.startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_prometheus_standin_answers(docker_client, run_id):
+    from course import docker as cdocker
+
+    ref = images.ensure("prometheus")
+    version = docker_client.containers.run(ref, ["--version"], remove=True).decode()
+    assert "prometheus, version" in version
+    check = docker_client.containers.run(ref, ["check", "config", "/etc/prometheus/prometheus.yml"],
+                                         entrypoint="/bin/promtool", remove=True).decode()
+    assert "SUCCESS" in check
+    server = docker_client.containers.run(ref, detach=True, name=cdocker.name("prom", run_id),
+                                          labels=cdocker.labels(run_id))
+    code = "\n".join(docker_client.containers.run(
+        images.ensure("python-slim"), ["python", "-c",
+        "import urllib.request,time\nfor _ in range(60):\n try:\n  print(urllib.request.urlopen("
+        "'http://127.0.0.1:9090/-/ready').status); break\n except OSError: time.sleep(0.5)"],
+        remove=True, network_mode=f"container:{server.id}").decode().split())
+    assert code.endswith("200")
+
+
+def test_registry_standin_answers(docker_client, run_id):
+    from course import docker as cdocker
+
+    server = docker_client.containers.run(images.ensure("registry"), detach=True,
+                                          name=cdocker.name("registro", run_id),
+                                          labels=cdocker.labels(run_id))
+    out = docker_client.containers.run(images.ensure("python-slim"), ["python", "-c",
+        "import urllib.request,time\nfor _ in range(60):\n try:\n  r=urllib.request.urlopen("
+        "'http://127.0.0.1:5000/v2/'); print(r.status, r.headers['Docker-Distribution-Api-Version']); break\n"
+        " except OSError: time.sleep(0.5)"], remove=True,
+        network_mode=f"container:{server.id}").decode()
+    assert "200 registry/2.0" in out
