@@ -59,6 +59,18 @@ def build_parser() -> SpanishParser:
     lab = sub.add_parser("lab", help="abre JupyterLab en el cuaderno de inicio")
     lab.add_argument("--sin-navegador", action="store_true", help="no abras el navegador")
     lab.add_argument("--puerto", type=int, default=8888, help="puerto (por defecto 8888)")
+    grade = sub.add_parser("corregir", help="corrige un laboratorio (cuaderno o carpeta)")
+    grade.add_argument("entrega", help="cuaderno .ipynb (se ejecuta) o carpeta (se corrige tal cual)")
+    grade.add_argument("--lab", help="laboratorio (labNN); por defecto se deduce del nombre")
+    grade.add_argument("--json", metavar="FICHERO", help="guarda el resultado en JSON")
+    grade.add_argument("--junit", metavar="FICHERO", help="guarda el resultado en JUnit XML")
+    grade.add_argument("--markdown", metavar="FICHERO", help="guarda el informe en Markdown")
+    grade.add_argument("--timeout-celda", type=int, default=600, metavar="S",
+                       help="segundos máximos por celda (600)")
+    grade.add_argument("--timeout-total", type=int, default=1800, metavar="S",
+                       help="segundos máximos para todo el laboratorio (1800)")
+    grade.add_argument("--conservar", action="store_true",
+                       help="no borres la carpeta de trabajo (para depurar)")
     clean = sub.add_parser("limpiar", help="borra lo que crearon cuadernos y laboratorios")
     clean.add_argument("--run", metavar="ID", help="solo esa ejecución (por defecto, todas)")
     return parser
@@ -119,6 +131,24 @@ def lab(args) -> int:
     return 0  # not reached
 
 
+def corregir(args) -> int:
+    from pathlib import Path
+
+    from rich.markdown import Markdown
+
+    from grader.grade import grade
+
+    show.info(f"Corrigiendo {args.entrega}…")
+    result = grade(Path(args.entrega), args.lab, cell_timeout=args.timeout_celda,
+                   total_timeout=args.timeout_total, keep_workdir=args.conservar)
+    show.console.print(Markdown(result.to_markdown()))
+    for option, text in ((args.json, result.to_json), (args.junit, result.to_junit),
+                         (args.markdown, result.to_markdown)):
+        if option:
+            Path(option).write_text(text(), encoding="utf-8")
+    return 0 if result.success else 1
+
+
 def limpiar(args) -> int:
     from course import docker as cdocker
 
@@ -126,12 +156,14 @@ def limpiar(args) -> int:
     return 0
 
 
-COMMANDS = {"doctor": doctor, "imagenes": imagenes, "lab": lab, "limpiar": limpiar}
+COMMANDS = {"doctor": doctor, "imagenes": imagenes, "lab": lab, "corregir": corregir,
+            "limpiar": limpiar}
 
 
 def main(argv: list[str] | None = None) -> int:
     from course.docker import BuildFailed, EngineUnavailable
     from course.images import ImageUnavailable
+    from grader.grade import GradingError
 
     args = build_parser().parse_args(argv)
     try:
@@ -139,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     except (EngineUnavailable, ImageUnavailable, BuildFailed) as exc:
         show.console.print(f"[red]✘[/red] {exc}")
         return 1
+    except GradingError as exc:
+        show.console.print(f"[red]✘[/red] {exc}")
+        return 2
     except KeyboardInterrupt:
         show.warn("Interrumpido.")
         return 130

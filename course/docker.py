@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import time
+from datetime import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class BuildReport:
     steps: int = 0
     cached_steps: int = 0
     log: list[str] = field(default_factory=list)
+    step_cache: list[tuple[str, bool]] = field(default_factory=list)  # (instruction, cached)
 
 
 def build(path: str | Path, tag: str, *, dockerfile: str | None = None,
@@ -99,6 +101,7 @@ def build(path: str | Path, tag: str, *, dockerfile: str | None = None,
     current = ""
     last_layer = None
     stage_results: list[str] = []
+    step_cache: list[tuple[str, bool]] = []
     with _progress(quiet) as progress:
         task = progress.add_task(f"Construyendo {tag}", total=None)
         stream = api.build(path=str(path), tag=tag, dockerfile=dockerfile, buildargs=buildargs,
@@ -121,17 +124,20 @@ def build(path: str | Path, tag: str, *, dockerfile: str | None = None,
                     last_layer = layer[1]
                 elif match:
                     steps, total, current = int(match[1]), int(match[2]), match[3]
+                    step_cache.append((current, False))
                     if current.upper().startswith("FROM ") and last_layer:
                         stage_results.append(last_layer)  # an earlier stage just ended
                     progress.update(task, completed=steps - 1, total=total,
                                     description=f"{tag}: paso {steps}/{total}")
                 elif "Using cache" in line:
                     cached += 1
+                    if step_cache:
+                        step_cache[-1] = (step_cache[-1][0], True)
         progress.update(task, completed=steps)
     image = client().images.get(tag)
     if run != "":
         _name_stage_images(stage_results, run or run_id())
-    report = BuildReport(image, tag, time.perf_counter() - started, steps, cached, log)
+    report = BuildReport(image, tag, time.perf_counter() - started, steps, cached, log, step_cache)
     if not quiet:
         show.ok(f"{tag}: {report.steps} pasos ({report.cached_steps} desde caché) "
                 f"en {report.seconds:.1f} s, {show.megabytes(image.attrs['Size'])}")
@@ -214,10 +220,13 @@ def host_port(container, port: str = "8000/tcp") -> int:
     return int(container.ports[port][0]["HostPort"])
 
 
-def cleanup(run: str | None = None, *, quiet: bool = False) -> dict[str, int]:
+def cleanup(run: str | None = None, *, quiet: bool = False,
+            since: float | None = None) -> dict[str, int]:
     """Remove containers, networks, volumes and images labelled with the run id.
 
     ``run=None`` means this process's run; ``run="*"`` means every course run.
+    ``since`` (a Unix time): also remove untagged images created after it, such as the
+    builder stages that a plain ``client.images.build`` of a multi-stage file leaves.
     """
     c = client()
     selector = RUN_LABEL if run == "*" else f"{RUN_LABEL}={run or run_id()}"
@@ -234,13 +243,22 @@ def cleanup(run: str | None = None, *, quiet: bool = False) -> dict[str, int]:
         removed["volúmenes"] += 1
     prefix = NAME_PREFIX if run == "*" else f"{run or run_id()}-"
     named = c.images.list(filters={"reference": f"{prefix}*"})
-    for image in {i.id: i for i in [*c.images.list(all=True, filters=flt), *named]}.values():
+    dangling = [i for i in c.images.list(filters={"dangling": True})
+                if since is not None and _created(i) >= since - 2]  # 2 s: clock granularity
+    for image in {i.id: i for i in [*c.images.list(all=True, filters=flt), *named,
+                                    *dangling]}.values():
         _ignore_missing(c.images.remove, image.id, force=True)
         removed["imágenes"] += 1
     if not quiet:
         summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
         show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")
     return removed
+
+
+def _created(image) -> float:
+    """Creation time of an image as a Unix time (Docker gives RFC 3339 with nanoseconds)."""
+    stamp = re.sub(r"(\.\d{6})\d*", r"\1", image.attrs["Created"]).replace("Z", "+00:00")
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def _ignore_missing(fn, *args, **kwargs) -> None:
@@ -252,9 +270,11 @@ def _ignore_missing(fn, *args, **kwargs) -> None:
 
 @contextmanager
 def run_scope(run: str | None = None, *, quiet: bool = True) -> Iterator[str]:
-    """Yield a fresh run id and remove everything labelled with it on exit, even on error."""
+    """Yield a fresh run id and remove everything labelled with it on exit, even on error
+    (plus the untagged builder stages created meanwhile)."""
     rid = run or new_run_id()
+    started = time.time()
     try:
         yield rid
     finally:
-        cleanup(rid, quiet=quiet)
+        cleanup(rid, quiet=quiet, since=started)

@@ -3,6 +3,7 @@ without it (cells that need it must skip themselves with a reason)."""
 import os
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -42,11 +43,12 @@ def test_notebook_runs(notebook, engine, tmp_path):
         engine_or_skip()
     run_id = cdocker.new_run_id()
     out = tmp_path / notebook.name
+    started = time.time()
     try:
         done = execute(notebook, out, engine=engine, run_id=run_id)
     finally:
         if engine:
-            cdocker.cleanup(run_id, quiet=True)
+            cdocker.cleanup(run_id, quiet=True, since=started)
     assert done.returncode == 0, f"{notebook.name} falló:\n{done.stderr[-4000:]}"
     text = outputs_text(out)
     if not engine:

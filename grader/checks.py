@@ -1,0 +1,89 @@
+"""Check registry. A check inspects reality (files, images, containers, answers) and
+either returns (passed), raises AssertionError (failed: its message is the student's
+feedback) or raises anything else (error: the check itself broke). A check whose
+``needs`` are missing on this machine is skipped with the reason, never passed."""
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from course import env
+
+PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+STATUS_ES = {PASSED: "superada", FAILED: "fallida", SKIPPED: "omitida", ERROR: "error"}
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    points: int
+    needs: tuple[str, ...]
+    func: Callable
+    description: str
+
+
+@dataclass
+class CheckResult:
+    id: str
+    status: str
+    points: int
+    description: str
+    message: str = ""
+    seconds: float = 0.0
+
+    @property
+    def earned(self) -> int:
+        return self.points if self.status == PASSED else 0
+
+
+@dataclass
+class Registry:
+    checks: dict[str, list[Check]] = field(default_factory=dict)
+
+    def add(self, lab: str, chk: Check) -> None:
+        existing = self.checks.setdefault(lab, [])
+        if any(c.id == chk.id for c in existing):
+            raise ValueError(f"Comprobación duplicada en {lab}: {chk.id}")
+        existing.append(chk)
+
+
+REGISTRY = Registry()
+
+
+def check(check_id: str, *, points: int, needs: tuple[str, ...] = ()):
+    """Register a check for the lab whose module defines it (``grader.labs.labNN``)."""
+    def decorator(func: Callable) -> Callable:
+        lab = func.__module__.rsplit(".", 1)[-1]
+        description = (func.__doc__ or check_id).strip().splitlines()[0]
+        REGISTRY.add(lab, Check(check_id, points, tuple(needs), func, description))
+        return func
+    return decorator
+
+
+def run_check(chk: Check, ctx) -> CheckResult:
+    result = CheckResult(chk.id, SKIPPED, chk.points, chk.description)
+    absent = env.missing(*chk.needs)
+    if absent:
+        result.message = "No verificable en esta máquina: " + "; ".join(
+            f"{c.name} ({c.detail})" for c in absent)
+        return result
+    started = time.perf_counter()
+    try:
+        chk.func(ctx)
+        result.status = PASSED
+    except AssertionError as exc:
+        result.status = FAILED
+        result.message = str(exc) or "La comprobación no se cumple."
+    except Exception as exc:  # the check itself broke: report it, keep grading
+        result.status = ERROR
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        result.message = (f"El corrector falló en esta comprobación ({exc.__class__.__name__}: "
+                          f"{exc}; {where.filename.rsplit('/', 1)[-1]}:{where.lineno}).")
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def run_all(lab: str, ctx) -> list[CheckResult]:
+    return [run_check(chk, ctx) for chk in REGISTRY.checks.get(lab, [])]

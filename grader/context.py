@@ -1,0 +1,39 @@
+"""What a check gets: the work dir the submission produced, the run id, the execution
+report, and a memo so expensive facts (an image build) are computed once per grading."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.runner import ExecutionReport
+
+
+class PreconditionFailed(AssertionError):
+    """A check cannot be verified because something it builds on failed (counts as failed)."""
+
+
+@dataclass
+class GradingContext:
+    lab: str
+    workdir: Path
+    run_id: str
+    execution: ExecutionReport
+    _memo: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def service_dir(self) -> Path:
+        return self.workdir / "service"
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Compute once; a failure is remembered too, so dependent checks fail alike."""
+        if key not in self._memo:
+            try:
+                self._memo[key] = ("ok", compute())
+            except AssertionError as exc:
+                self._memo[key] = ("failed", str(exc))
+        state, value = self._memo[key]
+        if state == "failed":
+            raise PreconditionFailed(value)
+        return value

@@ -1,0 +1,1 @@
+"""One module per lab: ``labNN.py`` registers that lab's checks with ``@check``."""
