@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.instalado
 PLUGINS := $(HOME)/.docker/cli-plugins
 
-.PHONY: setup lab test images clean
+.PHONY: setup lab test images labs clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,9 @@ test: setup
 
 images: setup
 	$(BIN)/curso imagenes
+
+labs: setup  # regenerate labs/ from solutions/ (never edit labs/ by hand)
+	$(BIN)/python -m grader.assign
 
 clean: setup
 	-$(BIN)/curso limpiar

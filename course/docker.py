@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import docker
-from docker.errors import DockerException, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from course import show
@@ -247,8 +247,14 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
                 if since is not None and _created(i) >= since - 2]  # 2 s: clock granularity
     for image in {i.id: i for i in [*c.images.list(all=True, filters=flt), *named,
                                     *dangling]}.values():
-        _ignore_missing(c.images.remove, image.id, force=True)
-        removed["imágenes"] += 1
+        try:
+            c.images.remove(image.id, force=True)
+            removed["imágenes"] += 1
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: still used by a container that is not ours
+                raise
     if not quiet:
         summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
         show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")

@@ -77,10 +77,13 @@ class LabResult:
         for c in self.checks:
             lines.append(f"| {ICONS[c.status]} | {c.description} (`{c.id}`) | "
                          f"{c.earned}/{c.points} | {STATUS_ES[c.status]} |")
-        feedback = [c for c in self.checks if c.status != PASSED and c.message]
+        feedback: dict[str, list[str]] = {}  # one message, all the checks that share it
+        for c in self.checks:
+            if c.status != PASSED and c.message:
+                feedback.setdefault(c.message, []).append(f"{c.id} ({STATUS_ES[c.status]})")
         if feedback:
             lines += ["", "## Qué revisar", ""]
-            lines += [f"- **{c.id}** ({STATUS_ES[c.status]}): {c.message}" for c in feedback]
+            lines += [f"- **{', '.join(ids)}**: {message}" for message, ids in feedback.items()]
         return "\n".join(lines) + "\n"
 
     def to_junit(self) -> str:

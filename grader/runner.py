@@ -135,6 +135,9 @@ def _diagnose(log: str, output: Path, cell_timeout: float) -> ExecutionReport:
         return ExecutionReport(TIMEOUT, f"La celda de código {cell} superó el límite de "
                                f"{cell_timeout:.0f} s por celda.", cell)
     if cell is not None and error_text:
-        return ExecutionReport(CELL_ERROR, f"La celda de código {cell} falló: {error_text}", cell)
+        hint = (" (todavía tiene un hueco «# TU CÓDIGO AQUÍ» sin resolver)"
+                if error_text.startswith("NotImplementedError") else "")
+        return ExecutionReport(CELL_ERROR, f"La celda de código {cell} falló{hint}: "
+                               f"{error_text.rstrip(': ')}", cell)
     last_line = next((l for l in reversed(tail.splitlines()) if l.strip()), "sin detalle")
     return ExecutionReport(CELL_ERROR, f"La ejecución falló: {last_line}", cell)

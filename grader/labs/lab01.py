@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from docker.errors import DockerException
+
 from course import docker as cdocker
 from course import dockerfile as cdockerfile
 from grader.checks import check
@@ -54,20 +56,31 @@ def _stages(ctx) -> list[dict]:
 
 
 def _in_container(ctx, script: str, user: str | None = None) -> str:
-    output = cdocker.client().containers.run(
-        _image(ctx).id, ["-c", script], entrypoint="sh", remove=True, user=user,
-        labels=cdocker.labels(ctx.run_id))
+    try:
+        output = cdocker.client().containers.run(
+            _image(ctx).id, ["-c", script], entrypoint="sh", remove=True, user=user,
+            labels=cdocker.labels(ctx.run_id))
+    except DockerException as exc:
+        raise AssertionError(f"No se pudo ejecutar `sh` en la imagen: {_first_line(exc)}") from None
     return output.decode(errors="replace").strip()
 
 
 def _running(ctx):
     """One container of the image, published on a free local port, started once."""
     def start():
-        container = cdocker.client().containers.run(
-            _image(ctx).id, detach=True, name=cdocker.name("lab01", ctx.run_id),
-            labels=cdocker.labels(ctx.run_id), ports={"8000/tcp": ("127.0.0.1", None)})
-        return container
+        image = _image(ctx)
+        try:
+            return cdocker.client().containers.run(
+                image.id, detach=True, name=cdocker.name("lab01", ctx.run_id),
+                labels=cdocker.labels(ctx.run_id), ports={"8000/tcp": ("127.0.0.1", None)})
+        except DockerException as exc:
+            raise AssertionError(f"El contenedor no arranca: {_first_line(exc)}") from None
     return ctx.memo("container", start)
+
+
+def _first_line(exc: Exception) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return str(text).splitlines()[0][:300]
 
 
 # --- checks ---------------------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""Matplotlib charts for the notebooks: the data comes from the cell, the styling lives
+here. Titles and labels are passed in (Spanish) or written in Spanish."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+MB = 1e6
+COLORS = ("#d1495b", "#2e86ab", "#edae49", "#66a182", "#8d96a3")
+_CONTENT_HASH = re.compile(r"\b(file|dir|multi):[0-9a-f]{64}")
+
+
+def short_instruction(text: str, width: int = 55) -> str:
+    """A Dockerfile instruction as a readable axis label (no content hashes, truncated)."""
+    text = _CONTENT_HASH.sub("…", " ".join(text.split()))
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def human_size(n_bytes: float) -> str:
+    if n_bytes >= 0.1 * MB:
+        return f"{n_bytes / MB:,.1f} MB"
+    if n_bytes >= 1000:
+        return f"{n_bytes / 1000:,.1f} kB"
+    return f"{n_bytes:,.0f} B"
+
+
+def collapse_base(layers: Sequence[tuple[str, int]], base_count: int,
+                  base_label: str) -> list[tuple[str, int]]:
+    """Merge the layers inherited from the base image into one row and drop the empty
+    (metadata-only) layers of the image's own instructions. ``layers`` is oldest first."""
+    base = sum(size for _, size in layers[:base_count])
+    own = [(instr, size) for instr, size in layers[base_count:] if size > 0]
+    return [(base_label, base), *own]
+
+
+def layer_chart(groups: dict[str, Sequence[tuple[str, int]]], title: str) -> Figure:
+    """One horizontal bar per layer, one panel per image, on a shared MB axis."""
+    heights = [max(len(layers), 1) for layers in groups.values()]
+    fig, axes = plt.subplots(len(groups), 1, sharex=True, squeeze=False,
+                             figsize=(10, 1.6 + 0.45 * sum(heights)),
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (name, layers), color in zip(axes[:, 0], groups.items(), COLORS, strict=False):
+        labels = [short_instruction(instr) for instr, _ in layers]
+        sizes = [size / MB for _, size in layers]
+        positions = list(range(len(layers)))
+        bars = ax.barh(positions, sizes, color=color)
+        ax.bar_label(bars, labels=[f" {human_size(size)}" for _, size in layers], fontsize=8)
+        ax.set_yticks(positions, labels, fontsize=8)
+        ax.invert_yaxis()  # oldest layer on top, as in the Dockerfile
+        total = sum(size for _, size in layers)
+        ax.set_title(f"{name} — {human_size(total)} en total", loc="left", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax.margins(x=0.18)
+    axes[-1, 0].set_xlabel("Tamaño de la capa (MB)")
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def rebuild_chart(variants: Sequence[str], first: Sequence[float], second: Sequence[float],
+                  notes: Sequence[str], title: str) -> Figure:
+    """Grouped bars: build time of each variant before and after an edit."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    width = 0.38
+    xs = list(range(len(variants)))
+    before = ax.bar([x - width / 2 for x in xs], first, width, label="Primera construcción",
+                    color=COLORS[4])
+    after = ax.bar([x + width / 2 for x in xs], second, width,
+                   label="Tras editar solo app/main.py", color=COLORS[1])
+    ax.bar_label(before, labels=[f"{s:.1f} s" for s in first], fontsize=9)
+    ax.bar_label(after, labels=[f"{s:.1f} s\n{note}" for s, note in zip(second, notes,
+                                                                        strict=True)],
+                 fontsize=9)
+    ax.set_xticks(xs, variants)
+    ax.set_ylabel("Tiempo de construcción (s)")
+    ax.set_title(title, fontsize=12)
+    ax.margins(y=0.25)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig

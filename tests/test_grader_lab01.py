@@ -1,0 +1,148 @@
+"""Lab 01 end to end: the solution scores 100 %, the untouched lab fails cleanly, each
+typical mistake is caught by its own check with a Spanish message, and a different but
+valid solution also scores 100 %."""
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import nbformat
+import pytest
+
+from course import REPO_ROOT, images
+from grader.grade import grade
+
+SOLUTION = REPO_ROOT / "solutions" / "lab01_dockerfile.ipynb"
+LAB = REPO_ROOT / "labs" / "lab01_dockerfile.ipynb"
+
+
+def solution_text(variable: str) -> str:
+    """The DOCKERFILE / DOCKERIGNORE string that the solution notebook writes."""
+    for cell in nbformat.read(SOLUTION, as_version=4).cells:
+        match = re.search(variable + r' = """\\\n(.*?)"""', cell.source, re.S)
+        if match:
+            return match[1].replace("\\\\\n", "\\\n")
+    raise AssertionError(f"{variable} no está en la solución")
+
+
+DOCKERFILE = solution_text("DOCKERFILE")
+DOCKERIGNORE = solution_text("DOCKERIGNORE")
+
+
+def statuses(result) -> dict[str, str]:
+    return {c.id: c.status for c in result.checks}
+
+
+def messages(result) -> dict[str, str]:
+    return {c.id: c.message for c in result.checks}
+
+
+def submit_dir(tmp_path, dockerfile: str, dockerignore: str = DOCKERIGNORE):
+    folder = tmp_path / "entrega-lab01"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(dockerfile)
+    (folder / ".dockerignore").write_text(dockerignore)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engine(docker_client):
+    images.ensure("python-slim")
+    return docker_client
+
+
+def test_solution_scores_everything(engine, tmp_path):
+    result = grade(SOLUTION)
+    assert result.execution.status == "ok", result.execution.message
+    assert result.score == 1.0, result.to_markdown()
+    assert result.success
+    assert len(result.checks) >= 8
+    assert result.verifiable_points == result.total_points  # everything verifiable here
+    data = json.loads(result.to_json())
+    assert data["puntuacion"] == 1.0 and data["lab"] == "lab01"
+    suite = ET.fromstring(result.to_junit())
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+
+
+def test_untouched_lab_fails_cleanly(engine):
+    result = grade(LAB)
+    assert result.execution.status == "error_en_celda"
+    assert "TU CÓDIGO AQUÍ" in result.execution.message
+    assert result.score < 0.2 and not result.success
+    assert "error" not in statuses(result).values()  # the grader itself did not break
+    assert "No hay Dockerfile" in messages(result)["imagen.construye"]
+
+
+def test_root_user_is_caught(engine, tmp_path):
+    dockerfile = DOCKERFILE.replace("USER 1001:1001\n", "")
+    result = grade(submit_dir(tmp_path, dockerfile), "lab01")
+    assert statuses(result)["imagen.no_root"] == "failed"
+    assert "como root" in messages(result)["imagen.no_root"]
+    assert statuses(result)["servicio.sano"] == "passed"
+
+
+def test_single_stage_is_caught(engine, tmp_path):
+    dockerfile = (
+        "FROM python:3.11.13-slim-bookworm\n"
+        "ENV PYTHONUNBUFFERED=1\nWORKDIR /srv/service\n"
+        "COPY requirements.txt .\nRUN pip install --no-cache-dir -r requirements.txt\n"
+        "COPY VERSION ./\nCOPY app ./app\nUSER 1001\nEXPOSE 8000\n"
+        'CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]\n')
+    result = grade(submit_dir(tmp_path, dockerfile), "lab01")
+    assert statuses(result)["dockerfile.multietapa"] == "failed"
+    assert "1 etapa" in messages(result)["dockerfile.multietapa"]
+    assert statuses(result)["imagen.construye"] == "passed"
+
+
+def test_code_before_dependencies_is_caught(engine, tmp_path):
+    dockerfile = DOCKERFILE.replace(
+        "COPY requirements.txt /tmp/requirements.txt\n",
+        "COPY . /src\nCOPY requirements.txt /tmp/requirements.txt\n", 1)
+    result = grade(submit_dir(tmp_path, dockerfile), "lab01")
+    assert statuses(result)["cache.dependencias"] == "failed"
+    assert "se reinstalan las dependencias" in messages(result)["cache.dependencias"]
+    assert statuses(result)["imagen.construye"] == "passed"
+
+
+def test_secret_in_env_is_caught(engine, tmp_path):
+    dockerfile = DOCKERFILE.replace("ENV PYTHONDONTWRITEBYTECODE=1",
+                                    "ENV API_KEY=sk-live-1234567890 PYTHONDONTWRITEBYTECODE=1")
+    result = grade(submit_dir(tmp_path, dockerfile), "lab01")
+    assert statuses(result)["secretos.ninguno"] == "failed"
+    assert "API_KEY=sk-live" in messages(result)["secretos.ninguno"]
+
+
+def test_leaky_dockerignore_is_caught(engine, tmp_path):
+    result = grade(submit_dir(tmp_path, DOCKERFILE, ".git\n"), "lab01")
+    assert statuses(result)["contexto.dockerignore"] == "failed"
+    message = messages(result)["contexto.dockerignore"]
+    assert ".venv" in message and "tests" in message and ".git," not in message
+
+
+ALTERNATIVE = """\
+# Different but valid choices: the full image to build, another venv path, a named
+# user, no HEALTHCHECK, code owned by the user, ENTRYPOINT plus CMD.
+FROM python:3.11.13-bookworm AS build
+RUN python -m venv /venv
+COPY requirements.txt .
+RUN /venv/bin/pip install --no-cache-dir -r requirements.txt
+
+FROM python:3.11.13-slim-bookworm AS runtime
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/venv/bin:$PATH
+RUN useradd --create-home --uid 1500 catalogo
+COPY --from=build /venv /venv
+WORKDIR /home/catalogo/svc
+COPY --chown=catalogo:catalogo VERSION ./
+COPY --chown=catalogo:catalogo app/ ./app/
+USER catalogo
+EXPOSE 8000
+ENTRYPOINT ["uvicorn", "app.main:app"]
+CMD ["--host", "0.0.0.0", "--port", "8000"]
+"""
+
+
+def test_alternative_solution_scores_everything(engine, tmp_path):
+    images.ensure("python")
+    ignore = "**/.git\n**/.venv/\n**/venv/\n**/__pycache__/\ntests/\n.env\n"
+    result = grade(submit_dir(tmp_path, ALTERNATIVE, ignore), "lab01")
+    assert result.score == 1.0, result.to_markdown()
+    assert result.execution.status == "no_ejecutado"
