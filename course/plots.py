@@ -21,10 +21,10 @@ def short_instruction(text: str, width: int = 55) -> str:
 
 def human_size(n_bytes: float) -> str:
     if n_bytes >= 0.1 * MB:
-        return f"{n_bytes / MB:,.1f} MB"
+        return f"{n_bytes / MB:.1f} MB"
     if n_bytes >= 1000:
-        return f"{n_bytes / 1000:,.1f} kB"
-    return f"{n_bytes:,.0f} B"
+        return f"{n_bytes / 1000:.1f} kB"
+    return f"{n_bytes:.0f} B"
 
 
 def collapse_base(layers: Sequence[tuple[str, int]], base_count: int,
