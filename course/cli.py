@@ -138,9 +138,10 @@ def corregir(args) -> int:
 
     from grader.grade import grade
 
-    show.info(f"Corrigiendo {args.entrega}…")
-    result = grade(Path(args.entrega), args.lab, cell_timeout=args.timeout_celda,
-                   total_timeout=args.timeout_total, keep_workdir=args.conservar)
+    with show.console.status(f"Corrigiendo {args.entrega}…") as status:
+        result = grade(Path(args.entrega), args.lab, cell_timeout=args.timeout_celda,
+                       total_timeout=args.timeout_total, keep_workdir=args.conservar,
+                       notify=lambda message: status.update(message))
     show.console.print(Markdown(result.to_markdown()))
     for option, text in ((args.json, result.to_json), (args.junit, result.to_junit),
                          (args.markdown, result.to_markdown)):

@@ -85,5 +85,9 @@ def run_check(chk: Check, ctx) -> CheckResult:
     return result
 
 
-def run_all(lab: str, ctx) -> list[CheckResult]:
-    return [run_check(chk, ctx) for chk in REGISTRY.checks.get(lab, [])]
+def run_all(lab: str, ctx, notify: Callable[[str], None] = lambda _: None) -> list[CheckResult]:
+    results = []
+    for chk in REGISTRY.checks.get(lab, []):
+        notify(f"Comprobando {chk.id}…")
+        results.append(run_check(chk, ctx))
+    return results

@@ -7,6 +7,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -51,7 +52,9 @@ def load_lab(lab: str):
 
 
 def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CELL_TIMEOUT,
-          total_timeout: float = TOTAL_TIMEOUT, keep_workdir: bool = False) -> LabResult:
+          total_timeout: float = TOTAL_TIMEOUT, keep_workdir: bool = False,
+          notify: Callable[[str], None] = lambda _: None) -> LabResult:
+    """Grade ``submission``; ``notify`` receives short Spanish progress messages."""
     submission = Path(submission)
     if not submission.exists():
         raise GradingError(f"No existe la entrega «{submission}».")
@@ -70,15 +73,17 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         else:
             notebook = workdir / submission.name
             shutil.copy(submission, notebook)
+            notify("Ejecutando el cuaderno en una carpeta de trabajo limpia…")
             execution = runner.execute(
                 notebook, workdir, {"workdir": str(workdir), "run_id": run_id},
                 cell_timeout=cell_timeout, total_timeout=total_timeout,
                 env={"TEMA15_RUN_ID": run_id})
         ctx = GradingContext(lab, workdir, run_id, execution)
-        results = checks.run_all(lab, ctx)
+        results = checks.run_all(lab, ctx, notify)
         return LabResult(lab, str(submission), execution, results, run_id,
                          time.perf_counter() - started)
     finally:
+        notify("Limpiando lo que creó la entrega…")
         if env.has("docker"):
             cdocker.cleanup(run_id, quiet=True, since=started_at)
         if not keep_workdir:
