@@ -222,7 +222,8 @@ def host_port(container, port: str = "8000/tcp") -> int:
 
 def cleanup(run: str | None = None, *, quiet: bool = False,
             since: float | None = None) -> dict[str, int]:
-    """Remove containers, networks, volumes and images labelled with the run id.
+    """Remove containers, networks, volumes and images labelled with the run id, and
+    those of a Compose project named after it (Compose labels its own resources).
 
     ``run=None`` means this process's run; ``run="*"`` means every course run.
     ``since`` (a Unix time): also remove untagged images created after it, such as the
@@ -232,13 +233,20 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
     selector = RUN_LABEL if run == "*" else f"{RUN_LABEL}={run or run_id()}"
     flt = {"label": selector}
     removed = {"contenedores": 0, "redes": 0, "volúmenes": 0, "imágenes": 0}
-    for container in c.containers.list(all=True, filters=flt):
+    mine = _owned_by(run or run_id()) if run != "*" else _owned_by(None)
+    for container in _unique(c.containers.list(all=True, filters=flt),
+                             [x for x in c.containers.list(all=True, filters=COMPOSE_FILTER)
+                              if mine(x.labels)]):
         _ignore_missing(container.remove, force=True, v=True)
         removed["contenedores"] += 1
-    for network in c.networks.list(filters=flt):
+    for network in _unique(c.networks.list(filters=flt),
+                           [x for x in c.networks.list(filters=COMPOSE_FILTER)
+                            if mine(x.attrs.get("Labels") or {})]):
         _ignore_missing(network.remove)
         removed["redes"] += 1
-    for volume in c.volumes.list(filters=flt):
+    for volume in _unique(c.volumes.list(filters=flt),
+                          [x for x in c.volumes.list(filters=COMPOSE_FILTER)
+                           if mine(x.attrs.get("Labels") or {})]):
         _ignore_missing(volume.remove, force=True)
         removed["volúmenes"] += 1
     prefix = NAME_PREFIX if run == "*" else f"{run or run_id()}-"
@@ -259,6 +267,26 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
         summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
         show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")
     return removed
+
+
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_FILTER = {"label": COMPOSE_PROJECT}
+
+
+def _owned_by(run: str | None):
+    """Predicate on labels: a Compose project named after the run (or any ``t15-`` run)."""
+    def owned(labels: dict) -> bool:
+        project = labels.get(COMPOSE_PROJECT, "")
+        return project == run if run else project.startswith(NAME_PREFIX)
+    return owned
+
+
+def _unique(*groups):
+    seen = {}
+    for group in groups:
+        for item in group:
+            seen.setdefault(item.id, item)
+    return list(seen.values())
 
 
 def _created(image) -> float:

@@ -53,3 +53,12 @@ def test_cleanup_removes_only_its_run(docker_client, base):
         assert removed == {"contenedores": 1, "redes": 1, "volúmenes": 1, "imágenes": 0}
         left = docker_client.containers.list(all=True, filters={"label": f"{cdocker.RUN_LABEL}={other}"})
         assert [c.name for c in left] == [cdocker.name("c", other)]
+
+
+def test_cleanup_removes_compose_project_of_the_run(docker_client):
+    with cdocker.run_scope() as run:
+        compose = {cdocker.COMPOSE_PROJECT: run}
+        docker_client.networks.create(f"{run}_default", labels=compose)
+        docker_client.volumes.create(f"{run}_datos", labels=compose)
+        removed = cdocker.cleanup(run, quiet=True)
+        assert removed["redes"] == 1 and removed["volúmenes"] == 1
