@@ -20,6 +20,7 @@ class GradingContext:
     workdir: Path
     run_id: str
     execution: ExecutionReport
+    parameters: dict[str, Any] = field(default_factory=dict)  # extra ones from the lab hook
     _memo: dict[str, Any] = field(default_factory=dict)
 
     @property

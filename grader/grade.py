@@ -59,15 +59,18 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
     if not submission.exists():
         raise GradingError(f"No existe la entrega «{submission}».")
     lab = lab or infer_lab(submission)
-    load_lab(lab)
+    module = load_lab(lab)
     started = time.perf_counter()
     started_at = time.time()
     run_id = cdocker.new_run_id()
     workdir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
     try:
         course_lab.prepare(workdir, lab)
+        # Optional lab hook: start what the lab needs (e.g. a registry) and return extra
+        # notebook parameters; whatever it starts must carry the run label.
+        extra = module.before_execution(workdir, run_id) if hasattr(module, "before_execution") else {}
         if submission.is_dir():
-            _overlay(submission, workdir / "service")
+            _overlay(submission, workdir / getattr(module, "SUBMISSION_ROOT", "service"))
             execution = runner.ExecutionReport(runner.NOT_EXECUTED, "Entrega de ficheros: se "
                                                "corrige tal cual, sin ejecutar nada.")
         else:
@@ -75,10 +78,10 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
             shutil.copy(submission, notebook)
             notify("Ejecutando el cuaderno en una carpeta de trabajo limpia…")
             execution = runner.execute(
-                notebook, workdir, {"workdir": str(workdir), "run_id": run_id},
+                notebook, workdir, {"workdir": str(workdir), "run_id": run_id, **extra},
                 cell_timeout=cell_timeout, total_timeout=total_timeout,
                 env={"TEMA15_RUN_ID": run_id})
-        ctx = GradingContext(lab, workdir, run_id, execution)
+        ctx = GradingContext(lab, workdir, run_id, execution, parameters=extra)
         results = checks.run_all(lab, ctx, notify)
         return LabResult(lab, str(submission), execution, results, run_id,
                          time.perf_counter() - started)
@@ -90,8 +93,9 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _overlay(submitted: Path, service: Path) -> None:
-    """A student repository: its ``service/`` folder (or the folder itself) over the copy."""
-    source = submitted / "service" if (submitted / "service").is_dir() else submitted
-    shutil.copytree(source, service, dirs_exist_ok=True,
+def _overlay(submitted: Path, target: Path) -> None:
+    """A student repository over the work dir: its folder named like the target (e.g.
+    ``service/``) if it has one, else the whole folder (``SUBMISSION_ROOT`` of the lab)."""
+    source = submitted / target.name if (submitted / target.name).is_dir() else submitted
+    shutil.copytree(source, target, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(".git", *course_lab.JUNK))
