@@ -15,6 +15,12 @@ PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
 STATUS_ES = {PASSED: "superada", FAILED: "fallida", SKIPPED: "omitida", ERROR: "error"}
 
 
+class NotVerifiable(Exception):
+    """Raise inside a check when it cannot be verified for this submission (e.g. a
+    directory of files for a check that needs the notebook's execution): it is reported
+    as skipped with the message, never as passed."""
+
+
 @dataclass(frozen=True)
 class Check:
     id: str
@@ -73,6 +79,9 @@ def run_check(chk: Check, ctx) -> CheckResult:
     try:
         chk.func(ctx)
         result.status = PASSED
+    except NotVerifiable as exc:
+        result.status = SKIPPED
+        result.message = f"No verificable en esta entrega: {exc}"
     except AssertionError as exc:
         result.status = FAILED
         result.message = str(exc) or "La comprobación no se cumple."

@@ -137,3 +137,14 @@ def test_without_engine_docker_checks_are_skipped(tmp_path, monkeypatch):
     assert result.verifiable_points < result.total_points
     assert "No verificables aquí" in result.to_markdown()
     assert not result.success  # the static checks that ran still fail (one stage)
+
+
+def test_not_verifiable_is_skipped_never_passed():
+    from grader.checks import Check, NotVerifiable, run_check
+
+    def needs_execution(ctx):
+        raise NotVerifiable("hace falta ejecutar el cuaderno")
+
+    result = run_check(Check("x.y", 2, (), needs_execution, "d"), ctx=None)
+    assert result.status == "skipped" and result.earned == 0
+    assert "hace falta ejecutar el cuaderno" in result.message
