@@ -250,10 +250,10 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
         _ignore_missing(volume.remove, force=True)
         removed["volúmenes"] += 1
     prefix = NAME_PREFIX if run == "*" else f"{run or run_id()}-"
-    named = c.images.list(filters={"reference": f"{prefix}*"})
-    dangling = [i for i in c.images.list(filters={"dangling": True})
-                if since is not None and _created(i) >= since - 2]  # 2 s: clock granularity
-    for image in {i.id: i for i in [*c.images.list(all=True, filters=flt), *named,
+    named = _images(c, filters={"reference": f"{prefix}*"})
+    dangling = [i for i in (_images(c, filters={"dangling": True}) if since is not None else [])
+                if _created(i) >= since - 2]  # 2 s: clock granularity
+    for image in {i.id: i for i in [*_images(c, all=True, filters=flt), *named,
                                     *dangling]}.values():
         try:
             c.images.remove(image.id, force=True)
@@ -267,6 +267,17 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
         summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
         show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")
     return removed
+
+
+def _images(c, **kwargs) -> list:
+    """``images.list`` inspects each image after listing them: one removed meanwhile by
+    another cleanup (another run, a concurrent grading) raises NotFound. List again."""
+    for _ in range(5):
+        try:
+            return c.images.list(**kwargs)
+        except NotFound:
+            time.sleep(0.2)
+    return c.images.list(**kwargs)
 
 
 COMPOSE_PROJECT = "com.docker.compose.project"

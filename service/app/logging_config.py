@@ -1,6 +1,7 @@
 """structlog + stdlib logging: one stdout handler, same format for every logger."""
 
 import logging
+import re
 import sys
 
 import structlog
@@ -8,11 +9,28 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 # Uvicorn configures these before importing the app; we take them over.
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+_REDACTED = "[REDACTADO]"
+_SENSITIVE_KEY = re.compile(r"password|passwd|contraseña|secret|token|api_?key|authorization|cookie",
+                            re.IGNORECASE)
+# `key=value` pairs inside a text, e.g. the query string in uvicorn's access line.
+_SECRET_IN_TEXT = re.compile(
+    r"([\w.-]*(?:password|passwd|contraseña|secret|token|api_?key)[\w.-]*)=([^&\s\"']+)",
+    re.IGNORECASE)
 
 
 def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     # Uvicorn passes an ANSI-coloured copy of its message as `extra`.
     event_dict.pop("color_message", None)
+    return event_dict
+
+
+def _redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    # Uvicorn's access line carries the full query string (`/login?password=...`).
+    for key, value in event_dict.items():
+        if _SENSITIVE_KEY.search(key):
+            event_dict[key] = _REDACTED
+        elif isinstance(value, str):
+            event_dict[key] = _SECRET_IN_TEXT.sub(rf"\1={_REDACTED}", value)
     return event_dict
 
 
@@ -46,6 +64,7 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _drop_color_message,
+            _redact_secrets,
             *renderer,
         ],
     )

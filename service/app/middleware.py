@@ -31,6 +31,9 @@ class RequestIdMiddleware:
             return
 
         request_id = _request_id(scope)
+        # A pipelined request's task is created inside the previous request's `send` and
+        # copies its context: start clean so nothing the previous handler bound leaks in.
+        structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=request_id, http_method=scope["method"], http_path=scope["path"]
         )

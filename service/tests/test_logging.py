@@ -159,3 +159,16 @@ def test_request_bodies_are_never_logged(capsys: pytest.CaptureFixture[str]) -> 
     captured = capsys.readouterr()
     assert secret not in captured.out
     assert secret not in captured.err
+
+
+def test_secrets_in_fields_and_query_strings_are_redacted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", json_logs=True)
+    log = structlog.stdlib.get_logger("prueba")
+    log.info("login", password="hunter2", usuario="ana")
+    logging.getLogger("uvicorn.access").info('GET /items?password=hunter2&x=1 HTTP/1.1" 200')
+    records = json_lines(capsys.readouterr().out)
+    assert "hunter2" not in json.dumps(records)
+    assert records[0]["password"] == "[REDACTADO]" and records[0]["usuario"] == "ana"
+    assert "password=[REDACTADO]&x=1" in records[1]["event"]
