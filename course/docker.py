@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 import time
 from datetime import datetime
 from collections.abc import Iterator
@@ -19,10 +20,34 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from course import show
 
+try:
+    import fcntl
+except ImportError:  # Windows without WSL: no inter-process lock; builds are rarely parallel there
+    fcntl = None
+
 RUN_LABEL = "tema15.run"
 NAME_PREFIX = "t15-"
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 LAYER_RE = re.compile(r"^ ---> ([0-9a-f]{12})$")
+
+
+BUILD_LOCK = Path(tempfile.gettempdir()) / "tema15-docker-build.lock"
+
+
+@contextmanager
+def _build_lock(exclusive: bool) -> Iterator[None]:
+    """Builds hold it shared; the sweep of untagged images in ``cleanup`` holds it exclusive,
+    so a sweep never deletes the still-untagged stage image of a build in progress (in this
+    process or another one on the same machine)."""
+    if fcntl is None:
+        yield
+        return
+    with open(BUILD_LOCK, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class EngineUnavailable(RuntimeError):
@@ -102,7 +127,7 @@ def build(path: str | Path, tag: str, *, dockerfile: str | None = None,
     last_layer = None
     stage_results: list[str] = []
     step_cache: list[tuple[str, bool]] = []
-    with _progress(quiet) as progress:
+    with _build_lock(exclusive=False), _progress(quiet) as progress:
         task = progress.add_task(f"Construyendo {tag}", total=None)
         stream = api.build(path=str(path), tag=tag, dockerfile=dockerfile, buildargs=buildargs,
                            labels=image_labels or None, rm=True, forcerm=True, decode=True,
@@ -134,9 +159,9 @@ def build(path: str | Path, tag: str, *, dockerfile: str | None = None,
                     if step_cache:
                         step_cache[-1] = (step_cache[-1][0], True)
         progress.update(task, completed=steps)
-    image = client().images.get(tag)
-    if run != "":
-        _name_stage_images(stage_results, run or run_id())
+        image = client().images.get(tag)
+        if run != "":  # name the stage images while still holding the lock
+            _name_stage_images(stage_results, run or run_id())
     report = BuildReport(image, tag, time.perf_counter() - started, steps, cached, log, step_cache)
     if not quiet:
         show.ok(f"{tag}: {report.steps} pasos ({report.cached_steps} desde caché) "
@@ -251,10 +276,18 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
         removed["volúmenes"] += 1
     prefix = NAME_PREFIX if run == "*" else f"{run or run_id()}-"
     named = _images(c, filters={"reference": f"{prefix}*"})
-    dangling = [i for i in (_images(c, filters={"dangling": True}) if since is not None else [])
-                if _created(i) >= since - 2]  # 2 s: clock granularity
-    for image in {i.id: i for i in [*_images(c, all=True, filters=flt), *named,
-                                    *dangling]}.values():
+    with _build_lock(exclusive=since is not None):  # see _build_lock
+        dangling = [i for i in (_images(c, filters={"dangling": True}) if since is not None else [])
+                    if _created(i) >= since - 2]  # 2 s: clock granularity
+        _remove_images(c, [*_images(c, all=True, filters=flt), *named, *dangling], removed)
+    if not quiet:
+        summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
+        show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")
+    return removed
+
+
+def _remove_images(c, images, removed: dict[str, int]) -> None:
+    for image in {i.id: i for i in images}.values():
         try:
             c.images.remove(image.id, force=True)
             removed["imágenes"] += 1
@@ -263,10 +296,6 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
         except APIError as exc:
             if exc.status_code != 409:  # 409: still used by a container that is not ours
                 raise
-    if not quiet:
-        summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
-        show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")
-    return removed
 
 
 def _images(c, **kwargs) -> list:

@@ -1,0 +1,219 @@
+"""Lab 02 end to end: the solution scores 100 %, the untouched lab fails cleanly, each
+typical mistake in ``release_tags`` or in the publishing is caught by its own check with a
+Spanish message, and a different but valid ``release_tags`` passes every function check."""
+import json
+import xml.etree.ElementTree as ET
+
+import nbformat
+import pytest
+
+from course import REPO_ROOT, images
+from course import docker as cdocker
+from grader.grade import grade
+from grader.labs import lab02
+
+SOLUTION = REPO_ROOT / "solutions" / "lab02_semver.ipynb"
+LAB = REPO_ROOT / "labs" / "lab02_semver.ipynb"
+FUNCTION_CHECKS = ["funcion.estables", "funcion.prerelease", "funcion.metadatos",
+                   "funcion.invalidas", "funcion.etiquetas_docker"]
+REGISTRY_CHECKS = ["registro.etiquetas", "registro.flotantes", "registro.latest", "registro.oci",
+                   "imagen.version_alineada"]
+
+
+def solution_module() -> str:
+    """The etiquetas.py that the solution's %%writefile cell writes (markers removed)."""
+    for cell in nbformat.read(SOLUTION, as_version=4).cells:
+        if cell.source.startswith("%%writefile"):
+            lines = cell.source.splitlines()[1:]
+            return "\n".join(l for l in lines if "### " not in l) + "\n"
+    raise AssertionError("la solución no tiene la celda %%writefile")
+
+
+MODULE = solution_module()
+FLOATING = ('    if not parsed.prerelease:\n'
+            '        tags += [f"{parsed.major}.{parsed.minor}", str(parsed.major), "latest"]\n')
+assert FLOATING in MODULE
+
+
+def grade_executed(notebook):
+    return grade(notebook)
+
+
+def statuses(result) -> dict[str, str]:
+    return {c.id: c.status for c in result.checks}
+
+
+def messages(result) -> dict[str, str]:
+    return {c.id: c.message for c in result.checks}
+
+
+def submit_module(tmp_path, source: str):
+    folder = tmp_path / "entrega-lab02"
+    folder.mkdir()
+    (folder / "etiquetas.py").write_text(source)
+    return folder
+
+
+def assert_leaves_nothing(result) -> None:
+    flt = {"label": f"tema15.run={result.run_id}"}
+    client = cdocker.client()
+    assert not client.containers.list(all=True, filters=flt)
+    assert not client.images.list(filters=flt)
+
+
+@pytest.fixture(scope="module")
+def engine(docker_client):
+    images.ensure("python-slim")
+    images.ensure("registry")
+    return docker_client
+
+
+def test_solution_scores_everything(engine):
+    result = grade_executed(SOLUTION)
+    assert result.execution.status == "ok", result.execution.message
+    assert result.score == 1.0, result.to_markdown()
+    assert result.success
+    assert len(result.checks) >= 6
+    assert result.verifiable_points == result.total_points  # everything verifiable here
+    data = json.loads(result.to_json())
+    assert data["puntuacion"] == 1.0 and data["lab"] == "lab02"
+    suite = ET.fromstring(result.to_junit())
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert_leaves_nothing(result)  # the registry the hook started is gone too
+
+
+def test_untouched_lab_fails_cleanly(engine):
+    result = grade(LAB)
+    assert result.execution.status == "error_en_celda"
+    assert "TU CÓDIGO AQUÍ" in result.execution.message
+    assert result.score < 0.2 and not result.success
+    assert "error" not in statuses(result).values()  # the grader itself did not break
+    assert "TU CÓDIGO AQUÍ" in messages(result)["funcion.estables"]
+    assert "ninguna etiqueta" in messages(result)["registro.etiquetas"]
+    assert_leaves_nothing(result)
+
+
+def test_latest_on_prerelease_and_missing_revision_are_caught(engine, tmp_path):
+    """Executed: the candidate also takes `latest` (the source's CI script did that) and the
+    build forgets VCS_REF. Each fault fails its own check; the rest still passes."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    for cell in nb.cells:
+        if cell.source.startswith("%%writefile"):
+            cell.source = cell.source.replace("    tags.append(sha)\n",
+                                              '    tags.append(sha)\n    if parsed.prerelease:\n'
+                                              '        tags.append("latest")\n')
+        cell.source = cell.source.replace('buildargs={"VERSION": version, "VCS_REF": sha}',
+                                          'buildargs={"VERSION": version}')
+    variant = tmp_path / "lab02_entrega.ipynb"
+    nbformat.write(nb, variant)
+    result = grade_executed(variant)
+    assert result.execution.status == "ok", result.execution.message
+    state, text = statuses(result), messages(result)
+    assert state["registro.latest"] == "failed"
+    assert "latest apunta a" in text["registro.latest"] and "1.0.1" in text["registro.latest"]
+    assert state["funcion.prerelease"] == "failed"
+    assert state["registro.oci"] == "failed"
+    assert "org.opencontainers.image.revision='desconocido'" in text["registro.oci"]
+    assert "VCS_REF" in text["registro.oci"]
+    for passing in ("registro.etiquetas", "registro.flotantes", "imagen.version_alineada",
+                    "funcion.estables", "funcion.invalidas"):
+        assert state[passing] == "passed", (passing, text[passing])
+
+
+def test_directory_with_the_solution_module(engine, tmp_path):
+    """A folder is graded without executing: the function is checked, the registry is not."""
+    result = grade(submit_module(tmp_path, MODULE), "lab02")
+    assert result.execution.status == "no_ejecutado"
+    state = statuses(result)
+    assert all(state[c] == "passed" for c in FUNCTION_CHECKS), result.to_markdown()
+    for check_id in REGISTRY_CHECKS:
+        assert state[check_id] == "skipped"  # not verifiable without executing: never passed
+        assert "entrega de ficheros" in messages(result)[check_id]
+    assert result.verifiable_points < result.total_points
+
+
+def test_floating_tags_on_prerelease_are_caught(engine, tmp_path):
+    source = MODULE.replace(FLOATING, FLOATING.replace("if not parsed.prerelease:", "if True:"))
+    result = grade(submit_module(tmp_path, source), "lab02")
+    state, text = statuses(result), messages(result)
+    assert state["funcion.prerelease"] == "failed"
+    assert "sobran ['1', '1.0', 'latest']" in text["funcion.prerelease"]
+    assert "pre-release" in text["funcion.prerelease"]
+    assert state["funcion.estables"] == "passed"
+
+
+def test_plus_not_sanitised_is_caught(engine, tmp_path):
+    source = MODULE.replace('str(parsed).replace("+", "_")', "str(parsed)")
+    result = grade(submit_module(tmp_path, source), "lab02")
+    state, text = statuses(result), messages(result)
+    assert state["funcion.metadatos"] == "failed"
+    assert "«+»" in text["funcion.metadatos"] and "1.0.0+git.sha.a1b2c3d" in text["funcion.metadatos"]
+    assert state["funcion.etiquetas_docker"] == "failed"
+    assert "Docker rechaza" in text["funcion.etiquetas_docker"]
+    assert state["funcion.estables"] == state["funcion.prerelease"] == "passed"
+
+
+HAND_SPLIT = '''\
+def release_tags(version, sha):
+    text = version.removeprefix("v")
+    numbers, _, pre = text.split("+")[0].partition("-")
+    major, minor, patch = numbers.split(".")
+    tags = [text.replace("+", "_")]
+    if not pre:
+        tags += [f"{major}.{minor}", major, "latest"]
+    return tags + [sha]
+'''
+
+
+def test_missing_validation_is_caught(engine, tmp_path):
+    result = grade(submit_module(tmp_path, HAND_SPLIT), "lab02")
+    state, text = statuses(result), messages(result)
+    assert state["funcion.invalidas"] == "failed"
+    assert "no rechaza una versión inválida" in text["funcion.invalidas"]
+    assert "'01.2.3'" in text["funcion.invalidas"]
+    assert state["funcion.estables"] == state["funcion.prerelease"] == "passed"
+
+
+def test_leading_v_not_stripped_is_caught(engine, tmp_path):
+    result = grade(submit_module(tmp_path, MODULE.replace('.removeprefix("v")', "")), "lab02")
+    state, text = statuses(result), messages(result)
+    assert state["funcion.estables"] == "failed"
+    assert "'v2.0.0'" in text["funcion.estables"] and "removeprefix" in text["funcion.estables"]
+    assert state["funcion.metadatos"] == state["funcion.invalidas"] == "passed"
+
+
+def test_endless_function_is_stopped(engine, tmp_path):
+    source = MODULE.replace("    try:\n", "    while True:\n        pass\n    try:\n", 1)
+    result = grade(submit_module(tmp_path, source), "lab02")
+    state, text = statuses(result), messages(result)
+    assert all(state[c] == "failed" for c in FUNCTION_CHECKS)
+    assert f"no terminó en {lab02.FUNCTION_TIMEOUT_S} s" in text["funcion.estables"]
+    assert "error" not in state.values()
+    assert result.seconds < lab02.FUNCTION_TIMEOUT_S + 30
+
+
+ALTERNATIVE = r'''
+import re
+
+# The regular expression published on semver.org, instead of the semver package.
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
+
+
+def release_tags(version, sha):
+    text = version[1:] if version.startswith("v") else version
+    match = SEMVER.fullmatch(text)
+    if not match:
+        raise ValueError(f"versión no válida: {version!r}")
+    major, minor, _, prerelease, _ = match.groups()
+    floating = () if prerelease else (f"{major}.{minor}", major, "latest")
+    return [sha, *floating, text.replace("+", "_")]
+'''
+
+
+def test_alternative_function_passes(engine, tmp_path):
+    result = grade(submit_module(tmp_path, ALTERNATIVE), "lab02")
+    state = statuses(result)
+    assert all(state[c] == "passed" for c in FUNCTION_CHECKS), result.to_markdown()
