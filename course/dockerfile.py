@@ -2,6 +2,7 @@
 findings, parsed instructions (dockerfile-parse) and what the build context sends."""
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -48,7 +49,8 @@ def hadolint(dockerfile: str | Path) -> list[Finding]:
 
 def parse(dockerfile: str | Path) -> DockerfileParser:
     """Parsed Dockerfile (``structure``, ``parent_images``, ``baseimage``…)."""
-    parser = DockerfileParser(fileobj=None)
+    # An in-memory file: with no fileobj the parser reads and writes ./Dockerfile.
+    parser = DockerfileParser(fileobj=io.BytesIO())
     parser.content = Path(dockerfile).read_text() if isinstance(dockerfile, Path) else dockerfile
     return parser
 

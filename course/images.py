@@ -57,6 +57,8 @@ CATALOG: dict[str, CourseImage] = {img.key: img for img in (
                 standin="redis", base="debian"),
     CourseImage("prometheus", "prom/prometheus:v2.53.5", "servidor de métricas",
                 standin="prometheus", base="debian", support=("prometheus.yml",)),
+    CourseImage("alertmanager", "prom/alertmanager:v0.27.0", "enrutado de alertas",
+                standin="alertmanager", base="debian"),
     CourseImage("registry", "registry:2.8.3", "registro de imágenes local",
                 standin="registry", base="debian", support=("registry-config.yml",)),
     CourseImage("grafana", "grafana/grafana:11.6.5", "paneles de métricas"),
@@ -268,5 +270,8 @@ def _untag(tag: str) -> None:
 
 
 def _prune_dangling() -> None:
-    """The classic builder leaves the untagged builder stage of multi-stage recipes."""
-    cdocker.client().images.prune(filters={"dangling": True, "label": STANDIN_LABEL})
+    """The classic builder leaves the untagged builder stage of multi-stage recipes.
+    Every image built on a stand-in inherits its label, so hold the build lock: a build in
+    progress elsewhere keeps its stage images."""
+    with cdocker._build_lock(exclusive=True):
+        cdocker.client().images.prune(filters={"dangling": True, "label": STANDIN_LABEL})

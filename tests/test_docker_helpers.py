@@ -62,3 +62,12 @@ def test_cleanup_removes_compose_project_of_the_run(docker_client):
         docker_client.volumes.create(f"{run}_datos", labels=compose)
         removed = cdocker.cleanup(run, quiet=True)
         assert removed["redes"] == 1 and removed["volúmenes"] == 1
+
+
+def test_dockerfile_parsing_writes_nothing_to_disk(tmp_path, monkeypatch):
+    from course import dockerfile as cdockerfile
+
+    monkeypatch.chdir(tmp_path)
+    stages = cdockerfile.stages("ARG V=3.11.13\nFROM python:${V}-slim AS b\nFROM b\nUSER 1001\n")
+    assert [s["base"] for s in stages][0] == "python:3.11.13-slim"
+    assert list(tmp_path.iterdir()) == []

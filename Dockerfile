@@ -1,2 +1,0 @@
-FROM python:3.11.13-slim-bookworm
-USER 1001
