@@ -94,6 +94,8 @@ def doctor(_args) -> int:
     for key, img in images.CATALOG.items():
         state = images.status(key)
         note = {"oficial": "imagen oficial", "sustituto": "sustituto local (paquetes de Debian)",
+                "sustituto desactualizado": "sustituto con receta antigua: `curso imagenes` "
+                                            "lo reconstruye",
                 "ausente": "falta: `curso imagenes`" if img.standin or env.has("registro")
                 else "falta y no tiene sustituto local"}[state]
         rows.append((key, img.reference, note))

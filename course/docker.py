@@ -279,7 +279,9 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
     with _build_lock(exclusive=since is not None):  # see _build_lock
         dangling = [i for i in (_images(c, filters={"dangling": True}) if since is not None else [])
                     if _created(i) >= since - 2]  # 2 s: clock granularity
-        _remove_images(c, [*_images(c, all=True, filters=flt), *named, *dangling], removed)
+        built = [i for i in _images(c, filters=COMPOSE_FILTER) if mine(i.labels or {})]
+        _remove_images(c, [*_images(c, all=True, filters=flt), *named, *dangling, *built],
+                       removed)
     if not quiet:
         summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
         show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")

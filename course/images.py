@@ -9,6 +9,7 @@ label. Course-built images trust the host's extra CA bundle when the host declar
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from course import show
 
 STANDIN_DIR = Path(__file__).parent / "standins"
 STANDIN_LABEL = "tema15.sustituto"
+RECIPE_LABEL = "tema15.receta"  # hash of the recipe: a changed recipe means a rebuild
 CA_LABEL = "tema15.ca-anfitrion"
 CA_PATH_IN_IMAGE = "/etc/ssl/certs/tema15-anfitrion.pem"
 CA_ENV_VARS = ("TEMA15_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -81,12 +83,24 @@ def host_ca_bundle() -> Path | None:
 
 
 def status(key: str) -> str:
-    """'oficial', 'sustituto', or 'ausente' for the local copy of a catalogue image."""
+    """'oficial', 'sustituto', 'sustituto desactualizado' (its recipe changed since it
+    was built) or 'ausente' for the local copy of a catalogue image."""
     try:
         image = cdocker.client().images.get(CATALOG[key].reference)
     except ImageNotFound:
         return "ausente"
-    return "sustituto" if STANDIN_LABEL in (image.labels or {}) else "oficial"
+    labels = image.labels or {}
+    if STANDIN_LABEL not in labels:
+        return "oficial"
+    return "sustituto" if labels.get(RECIPE_LABEL) == recipe_hash(CATALOG[key]) \
+        else "sustituto desactualizado"
+
+
+def recipe_hash(img: CourseImage) -> str:
+    digest = hashlib.sha256()
+    for name in (f"{img.standin}.Dockerfile", *img.support):
+        digest.update((STANDIN_DIR / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def ensure(key: str, *, offline: bool = False, rebuild: bool = False) -> str:
@@ -95,8 +109,10 @@ def ensure(key: str, *, offline: bool = False, rebuild: bool = False) -> str:
     Order: already present → pull the official image → build the stand-in.
     """
     img = _get(key)
-    if not rebuild and status(key) != "ausente":
+    if not rebuild and status(key) in ("oficial", "sustituto"):
         return img.reference
+    if status(key) == "sustituto desactualizado":
+        offline = True  # it was built here because pulls fail: rebuild it straight away
     if not offline and not rebuild and _pull(img):
         if img.trusts_ca and host_ca_bundle():
             _add_host_ca(img)
@@ -160,6 +176,7 @@ def _build_standin(img: CourseImage) -> None:
                        f"Debian {SUITE}; no es la imagen oficial.")
         cdocker.build(ctx, img.reference, buildargs=buildargs, run="", extra_labels={
             STANDIN_LABEL: img.reference,
+            RECIPE_LABEL: recipe_hash(img),
             "org.opencontainers.image.description": description,
             "org.opencontainers.image.title": f"{img.reference} (sustituto)",
         })

@@ -130,3 +130,10 @@ def test_registry_standin_answers(docker_client, run_id):
         " except OSError: time.sleep(0.5)"], remove=True,
         network_mode=f"container:{server.id}").decode()
     assert "200 registry/2.0" in out
+
+
+def test_changed_recipe_marks_standin_outdated(docker_client, python_slim, monkeypatch):
+    if images.status("python-slim") != "sustituto":
+        pytest.skip("la imagen local es la oficial: no hay receta que comparar")
+    monkeypatch.setattr(images, "recipe_hash", lambda img: "otra-receta")
+    assert images.status("python-slim") == "sustituto desactualizado"

@@ -3,7 +3,8 @@
 set -euo pipefail
 if [ "${1:-}" = "postgres" ] && [ "$(id -u)" = "0" ]; then
   mkdir -p "$PGDATA" && chown -R postgres:postgres "$PGDATA" && chmod 700 "$PGDATA"
-  exec runuser -u postgres -- "$0" "$@"
+  # setpriv execs in place (runuser would stay as PID 1 and swallow the stop signal)
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
 if [ "${1:-}" = "postgres" ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD es obligatorio (como en la imagen oficial)}"
