@@ -1,0 +1,191 @@
+"""Lab 03 end to end, and the repository's own docker-compose.yml: the solution scores
+100 %, the untouched lab fails cleanly, each typical mistake is caught by its own check
+with a Spanish message, and the repository's file (a different valid solution) is valid
+for Compose and for the compose-spec schema and scores 100 % too."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from course import REPO_ROOT, compose, env, images
+from grader.grade import grade
+
+SOLUTION = REPO_ROOT / "solutions" / "lab03_compose.ipynb"
+LAB = REPO_ROOT / "labs" / "lab03_compose.ipynb"
+REPO_COMPOSE = REPO_ROOT / "docker-compose.yml"
+RUNTIME_CHECKS = ("arranque.orden", "api.dependencias", "puerto.variable",
+                  "recarga.en_caliente", "datos.persisten", "volumen.down_v")
+
+
+def solution_compose() -> str:
+    """The COMPOSE string that the solution notebook writes."""
+    for cell in nbformat.read(SOLUTION, as_version=4).cells:
+        match = re.search(r'COMPOSE = """\\\n(.*?)"""', cell.source, re.S)
+        if match:
+            return match[1]
+    raise AssertionError("COMPOSE no está en la solución")
+
+
+COMPOSE = solution_compose()
+
+
+def statuses(result) -> dict[str, str]:
+    return {c.id: c.status for c in result.checks}
+
+
+def messages(result) -> dict[str, str]:
+    return {c.id: c.message for c in result.checks}
+
+
+def submit_dir(tmp_path, text: str, name: str = "compose.yaml") -> Path:
+    folder = tmp_path / "entrega-lab03"
+    folder.mkdir()
+    (folder / name).write_text(text)
+    return folder
+
+
+def edit(text: str, old: str, new: str) -> str:
+    assert old in text, f"la solución ya no contiene {old!r}"
+    return text.replace(old, new, 1)
+
+
+@pytest.fixture(scope="module")
+def engine(docker_client):
+    if not env.has("compose"):
+        pytest.skip(f"sin Docker Compose v2 ({env.get('compose').detail})")
+    for key in ("python-slim", "postgres", "redis"):
+        images.ensure(key)
+    return docker_client
+
+
+# --- the repository's docker-compose.yml ----------------------------------------------
+
+def test_repo_compose_is_valid_for_compose_and_schema(tmp_path):
+    if not env.has("compose"):
+        pytest.skip(f"sin Docker Compose v2 ({env.get('compose').detail})")
+    raw = yaml.safe_load(REPO_COMPOSE.read_text())
+    assert "version" not in raw
+    project = compose.Project(REPO_COMPOSE, name="t15-validacion", echo=False)
+    project.run("config", "-q")
+    config = project.config(env={"API_PORT": "18123", "POSTGRES_PORT": "18124",
+                                 "REDIS_PORT": "18125"})
+    services = config["services"]
+    assert set(services) == {"api", "postgres", "redis"}
+    api = services["api"]
+    assert api["build"]["args"]["PYTHON_IMAGE"] == images.CATALOG["python-slim"].reference
+    assert services["postgres"]["image"] == images.CATALOG["postgres"].reference
+    assert services["redis"]["image"] == images.CATALOG["redis"].reference
+    assert api["init"] is True and api["pull_policy"] == "build"
+    assert api["command"][:2] == ["uvicorn", "app.main:app"] and "--reload" in api["command"]
+    assert api["environment"]["DATABASE_URL"] == "postgresql://user:pass@postgres:5432/db"
+    assert api["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert {dep: spec["condition"] for dep, spec in api["depends_on"].items()} == {
+        "postgres": "service_healthy", "redis": "service_healthy"}
+    assert all(services[s]["healthcheck"]["test"] for s in services)
+    published = {name: [(p["host_ip"], p["published"]) for p in svc["ports"]]
+                 for name, svc in services.items()}
+    assert published == {"api": [("127.0.0.1", "18123")], "postgres": [("127.0.0.1", "18124")],
+                         "redis": [("127.0.0.1", "18125")]}  # every host port is a variable
+    mounts = {(v["type"], v["target"]) for svc in services.values() for v in svc["volumes"]}
+    assert {("bind", "/srv/service/app"), ("volume", "/var/lib/postgresql/data"),
+            ("volume", "/data")} <= mounts
+    assert set(config["volumes"]) == {"postgres_data", "redis_data"}
+    # Images are overridable too.
+    other = project.config(env={"POSTGRES_IMAGE": "postgres:15.15-bookworm"})
+    assert other["services"]["postgres"]["image"] == "postgres:15.15-bookworm"
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    done = subprocess.run([str(checker), "--builtin-schema", "vendor.compose-spec",
+                           str(REPO_COMPOSE)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_env_example_covers_every_variable():
+    used = set(re.findall(r"\$\{(\w+)(?::-[^}]*)?\}", REPO_COMPOSE.read_text()))
+    documented = set(re.findall(r"^(\w+)=", (REPO_ROOT / ".env.example").read_text(), re.M))
+    assert used == documented, f"sin documentar: {used - documented}; sobran: {documented - used}"
+
+
+# --- lab 03 ---------------------------------------------------------------------------
+
+def test_solution_scores_everything(engine):
+    result = grade(SOLUTION)
+    assert result.execution.status == "ok", result.execution.message
+    assert result.score == 1.0, result.to_markdown()
+    assert result.success
+    assert len(result.checks) >= 6
+    assert result.verifiable_points == result.total_points
+    assert json.loads(result.to_json())["lab"] == "lab03"
+
+
+def test_untouched_lab_fails_cleanly(engine):
+    result = grade(LAB)
+    assert result.execution.status == "error_en_celda"
+    assert "TU CÓDIGO AQUÍ" in result.execution.message
+    assert result.score == 0 and not result.success
+    assert "error" not in statuses(result).values()
+    assert "No hay compose.yaml" in messages(result)["compose.valido"]
+
+
+def test_invalid_file_is_reported_without_starting_anything(engine, tmp_path):
+    typo = edit(COMPOSE, "    environment:\n", "    enviroment:\n")
+    result = grade(submit_dir(tmp_path, typo), "lab03")
+    assert statuses(result)["compose.valido"] == "failed"
+    assert "enviroment" in messages(result)["compose.valido"]
+    assert "error" not in statuses(result).values()
+    assert result.passed_points == 0
+
+
+def test_order_port_and_reload_mistakes_are_caught(engine, tmp_path):
+    fixed = compose.free_port()
+    text = edit(COMPOSE, "    depends_on:\n      postgres:\n        condition: service_healthy\n"
+                "      redis:\n        condition: service_healthy\n",
+                "    depends_on: [postgres, redis]\n")  # short syntax: only service_started
+    text = edit(text, '"${API_PORT:-8000}:8000"', f'"{fixed}:8000"')
+    text = edit(text, '"--port", "8000", "--reload"]', '"--port", "8000"]')
+    text = edit(text, "    volumes:\n      - ./service/app:/srv/service/app:ro\n", "")
+    result = grade(submit_dir(tmp_path, text), "lab03")
+    status, message = statuses(result), messages(result)
+    assert status["arranque.orden"] == "failed"
+    assert re.search(r"arrancó [\d.]+ s antes de que (postgres|redis) estuviera sano",
+                     message["arranque.orden"]), message["arranque.orden"]
+    assert status["puerto.variable"] == "failed"
+    assert f"se publicó en el puerto {fixed}" in message["puerto.variable"]
+    assert status["recarga.en_caliente"] == "failed"
+    assert "no tiene un bind mount" in message["recarga.en_caliente"]
+    for passing in ("compose.valido", "compose.init", "api.dependencias", "datos.persisten",
+                    "volumen.down_v"):
+        assert status[passing] == "passed", (passing, message[passing])
+
+
+def test_lost_data_obsolete_version_and_no_init_are_caught(engine, tmp_path):
+    text = "version: '3.8'\n" + COMPOSE
+    text = edit(text, "    init: true\n", "")
+    text = edit(text, "    volumes:\n      - postgres_data:/var/lib/postgresql/data\n", "")
+    text = edit(text, "\nvolumes:\n  postgres_data:\n", "\n")
+    result = grade(submit_dir(tmp_path, text), "lab03")
+    status, message = statuses(result), messages(result)
+    assert status["compose.valido"] == "failed" and "version" in message["compose.valido"]
+    assert status["compose.init"] == "failed" and "init: true" in message["compose.init"]
+    assert status["datos.persisten"] == "failed"
+    assert "ya no existe" in message["datos.persisten"]
+    assert status["volumen.down_v"] == "failed"
+    assert "volumen con nombre" in message["volumen.down_v"]
+    for passing in ("arranque.orden", "api.dependencias", "puerto.variable", "recarga.en_caliente"):
+        assert status[passing] == "passed", (passing, message[passing])
+
+
+def test_repo_compose_is_an_alternative_solution(engine, tmp_path, monkeypatch):
+    """Different but valid: docker-compose.yml as the name, interpolated credentials,
+    127.0.0.1 bindings, env_file, a redis volume and published debug ports (on free
+    ports here: never a fixed one on a shared machine)."""
+    monkeypatch.setenv("POSTGRES_PORT", str(compose.free_port()))
+    monkeypatch.setenv("REDIS_PORT", str(compose.free_port()))
+    result = grade(submit_dir(tmp_path, REPO_COMPOSE.read_text(), "docker-compose.yml"), "lab03")
+    assert result.score == 1.0, result.to_markdown()
+    assert result.execution.status == "no_ejecutado"
+    assert {c.id for c in result.checks} >= set(RUNTIME_CHECKS)
