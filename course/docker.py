@@ -280,8 +280,14 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
         dangling = [i for i in (_images(c, filters={"dangling": True}) if since is not None else [])
                     if _created(i) >= since - 2]  # 2 s: clock granularity
         built = [i for i in _images(c, filters=COMPOSE_FILTER) if mine(i.labels or {})]
-        _remove_images(c, [*_images(c, all=True, filters=flt), *named, *dangling, *built],
-                       removed)
+        # Named images may be shared with another run (same cached stage): untag only ours;
+        # Docker deletes the image when its last tag goes.
+        for image in named:
+            for ref in image.tags:
+                if ref.startswith(prefix):
+                    _ignore_missing(c.images.remove, ref)
+                    removed["imágenes"] += 1
+        _remove_images(c, [*_images(c, all=True, filters=flt), *dangling, *built], removed)
     if not quiet:
         summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
         show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")

@@ -134,7 +134,7 @@ def run_service(image: str, alias: str, *, net, run: str | None = None,
         base = _url(container, SERVICE_PORT)
         wait_http(container, f"{base}/health/live", timeout=timeout)
     except Exception:
-        container.remove(force=True)
+        container.remove(force=True, v=True)
         raise
     return container, base
 
@@ -275,7 +275,7 @@ def start(config: str, files: Mapping[str, str] | None = None, *, net, run: str 
         wait_http(container, f"{url}/-/ready", timeout=timeout)
     except NotReady:
         logs = container.logs(tail=15).decode(errors="replace")
-        container.remove(force=True)
+        container.remove(force=True, v=True)
         raise NotReady(f"Prometheus no arrancó con esa configuración.\n{logs}") from None
     return Prometheus(container, url)
 
@@ -332,7 +332,7 @@ def tool(image_key: str, entrypoint: str, args: Sequence[str], files: Mapping[st
         code = container.wait(timeout=timeout)["StatusCode"]
         return code, container.logs().decode(errors="replace").strip()
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # v: the images declare VOLUMEs (anonymous)
 
 
 def promtool(*args: str, files: Mapping[str, str], run: str | None = None) -> tuple[int, str]:

@@ -36,6 +36,14 @@ class LabResult:
     def score(self) -> float:
         return self.passed_points / self.verifiable_points if self.verifiable_points else 0.0
 
+    def statuses(self) -> dict[str, str]:
+        """Check id → status."""
+        return {c.id: c.status for c in self.checks}
+
+    def messages(self) -> dict[str, str]:
+        """Check id → feedback message."""
+        return {c.id: c.message for c in self.checks}
+
     @property
     def success(self) -> bool:
         """Every verifiable check passed and the notebook ran cleanly (exit code 0)."""

@@ -28,12 +28,6 @@ DOCKERFILE = solution_text("DOCKERFILE")
 DOCKERIGNORE = solution_text("DOCKERIGNORE")
 
 
-def statuses(result) -> dict[str, str]:
-    return {c.id: c.status for c in result.checks}
-
-
-def messages(result) -> dict[str, str]:
-    return {c.id: c.message for c in result.checks}
 
 
 def submit_dir(tmp_path, dockerfile: str, dockerignore: str = DOCKERIGNORE):
@@ -68,16 +62,16 @@ def test_untouched_lab_fails_cleanly(engine):
     assert result.execution.status == "error_en_celda"
     assert "TU CÓDIGO AQUÍ" in result.execution.message
     assert result.score < 0.2 and not result.success
-    assert "error" not in statuses(result).values()  # the grader itself did not break
-    assert "No hay Dockerfile" in messages(result)["imagen.construye"]
+    assert "error" not in result.statuses().values()  # the grader itself did not break
+    assert "No hay Dockerfile" in result.messages()["imagen.construye"]
 
 
 def test_root_user_is_caught(engine, tmp_path):
     dockerfile = DOCKERFILE.replace("USER 1001:1001\n", "")
     result = grade(submit_dir(tmp_path, dockerfile), "lab01")
-    assert statuses(result)["imagen.no_root"] == "failed"
-    assert "como root" in messages(result)["imagen.no_root"]
-    assert statuses(result)["servicio.sano"] == "passed"
+    assert result.statuses()["imagen.no_root"] == "failed"
+    assert "como root" in result.messages()["imagen.no_root"]
+    assert result.statuses()["servicio.sano"] == "passed"
 
 
 def test_single_stage_is_caught(engine, tmp_path):
@@ -88,9 +82,9 @@ def test_single_stage_is_caught(engine, tmp_path):
         "COPY VERSION ./\nCOPY app ./app\nUSER 1001\nEXPOSE 8000\n"
         'CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]\n')
     result = grade(submit_dir(tmp_path, dockerfile), "lab01")
-    assert statuses(result)["dockerfile.multietapa"] == "failed"
-    assert "1 etapa" in messages(result)["dockerfile.multietapa"]
-    assert statuses(result)["imagen.construye"] == "passed"
+    assert result.statuses()["dockerfile.multietapa"] == "failed"
+    assert "1 etapa" in result.messages()["dockerfile.multietapa"]
+    assert result.statuses()["imagen.construye"] == "passed"
 
 
 def test_code_before_dependencies_is_caught(engine, tmp_path):
@@ -98,23 +92,23 @@ def test_code_before_dependencies_is_caught(engine, tmp_path):
         "COPY requirements.txt /tmp/requirements.txt\n",
         "COPY . /src\nCOPY requirements.txt /tmp/requirements.txt\n", 1)
     result = grade(submit_dir(tmp_path, dockerfile), "lab01")
-    assert statuses(result)["cache.dependencias"] == "failed"
-    assert "se reinstalan las dependencias" in messages(result)["cache.dependencias"]
-    assert statuses(result)["imagen.construye"] == "passed"
+    assert result.statuses()["cache.dependencias"] == "failed"
+    assert "se reinstalan las dependencias" in result.messages()["cache.dependencias"]
+    assert result.statuses()["imagen.construye"] == "passed"
 
 
 def test_secret_in_env_is_caught(engine, tmp_path):
     dockerfile = DOCKERFILE.replace("ENV PYTHONDONTWRITEBYTECODE=1",
                                     "ENV API_KEY=sk-live-1234567890 PYTHONDONTWRITEBYTECODE=1")
     result = grade(submit_dir(tmp_path, dockerfile), "lab01")
-    assert statuses(result)["secretos.ninguno"] == "failed"
-    assert "API_KEY=sk-live" in messages(result)["secretos.ninguno"]
+    assert result.statuses()["secretos.ninguno"] == "failed"
+    assert "API_KEY=sk-live" in result.messages()["secretos.ninguno"]
 
 
 def test_leaky_dockerignore_is_caught(engine, tmp_path):
     result = grade(submit_dir(tmp_path, DOCKERFILE, ".git\n"), "lab01")
-    assert statuses(result)["contexto.dockerignore"] == "failed"
-    message = messages(result)["contexto.dockerignore"]
+    assert result.statuses()["contexto.dockerignore"] == "failed"
+    message = result.messages()["contexto.dockerignore"]
     assert ".venv" in message and "tests" in message and ".git," not in message
 
 

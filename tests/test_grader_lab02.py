@@ -39,12 +39,6 @@ def grade_executed(notebook):
     return grade(notebook)
 
 
-def statuses(result) -> dict[str, str]:
-    return {c.id: c.status for c in result.checks}
-
-
-def messages(result) -> dict[str, str]:
-    return {c.id: c.message for c in result.checks}
 
 
 def submit_module(tmp_path, source: str):
@@ -87,9 +81,9 @@ def test_untouched_lab_fails_cleanly(engine):
     assert result.execution.status == "error_en_celda"
     assert "TU CÓDIGO AQUÍ" in result.execution.message
     assert result.score < 0.2 and not result.success
-    assert "error" not in statuses(result).values()  # the grader itself did not break
-    assert "TU CÓDIGO AQUÍ" in messages(result)["funcion.estables"]
-    assert "ninguna etiqueta" in messages(result)["registro.etiquetas"]
+    assert "error" not in result.statuses().values()  # the grader itself did not break
+    assert "TU CÓDIGO AQUÍ" in result.messages()["funcion.estables"]
+    assert "ninguna etiqueta" in result.messages()["registro.etiquetas"]
     assert_leaves_nothing(result)
 
 
@@ -108,7 +102,7 @@ def test_latest_on_prerelease_and_missing_revision_are_caught(engine, tmp_path):
     nbformat.write(nb, variant)
     result = grade_executed(variant)
     assert result.execution.status == "ok", result.execution.message
-    state, text = statuses(result), messages(result)
+    state, text = result.statuses(), result.messages()
     assert state["registro.latest"] == "failed"
     assert "latest apunta a" in text["registro.latest"] and "1.0.1" in text["registro.latest"]
     assert state["funcion.prerelease"] == "failed"
@@ -124,18 +118,18 @@ def test_directory_with_the_solution_module(engine, tmp_path):
     """A folder is graded without executing: the function is checked, the registry is not."""
     result = grade(submit_module(tmp_path, MODULE), "lab02")
     assert result.execution.status == "no_ejecutado"
-    state = statuses(result)
+    state = result.statuses()
     assert all(state[c] == "passed" for c in FUNCTION_CHECKS), result.to_markdown()
     for check_id in REGISTRY_CHECKS:
         assert state[check_id] == "skipped"  # not verifiable without executing: never passed
-        assert "entrega de ficheros" in messages(result)[check_id]
+        assert "entrega de ficheros" in result.messages()[check_id]
     assert result.verifiable_points < result.total_points
 
 
 def test_floating_tags_on_prerelease_are_caught(engine, tmp_path):
     source = MODULE.replace(FLOATING, FLOATING.replace("if not parsed.prerelease:", "if True:"))
     result = grade(submit_module(tmp_path, source), "lab02")
-    state, text = statuses(result), messages(result)
+    state, text = result.statuses(), result.messages()
     assert state["funcion.prerelease"] == "failed"
     assert "sobran ['1', '1.0', 'latest']" in text["funcion.prerelease"]
     assert "pre-release" in text["funcion.prerelease"]
@@ -145,7 +139,7 @@ def test_floating_tags_on_prerelease_are_caught(engine, tmp_path):
 def test_plus_not_sanitised_is_caught(engine, tmp_path):
     source = MODULE.replace('str(parsed).replace("+", "_")', "str(parsed)")
     result = grade(submit_module(tmp_path, source), "lab02")
-    state, text = statuses(result), messages(result)
+    state, text = result.statuses(), result.messages()
     assert state["funcion.metadatos"] == "failed"
     assert "«+»" in text["funcion.metadatos"] and "1.0.0+git.sha.a1b2c3d" in text["funcion.metadatos"]
     assert state["funcion.etiquetas_docker"] == "failed"
@@ -167,7 +161,7 @@ def release_tags(version, sha):
 
 def test_missing_validation_is_caught(engine, tmp_path):
     result = grade(submit_module(tmp_path, HAND_SPLIT), "lab02")
-    state, text = statuses(result), messages(result)
+    state, text = result.statuses(), result.messages()
     assert state["funcion.invalidas"] == "failed"
     assert "no rechaza una versión inválida" in text["funcion.invalidas"]
     assert "'01.2.3'" in text["funcion.invalidas"]
@@ -176,7 +170,7 @@ def test_missing_validation_is_caught(engine, tmp_path):
 
 def test_leading_v_not_stripped_is_caught(engine, tmp_path):
     result = grade(submit_module(tmp_path, MODULE.replace('.removeprefix("v")', "")), "lab02")
-    state, text = statuses(result), messages(result)
+    state, text = result.statuses(), result.messages()
     assert state["funcion.estables"] == "failed"
     assert "'v2.0.0'" in text["funcion.estables"] and "removeprefix" in text["funcion.estables"]
     assert state["funcion.metadatos"] == state["funcion.invalidas"] == "passed"
@@ -185,7 +179,7 @@ def test_leading_v_not_stripped_is_caught(engine, tmp_path):
 def test_endless_function_is_stopped(engine, tmp_path):
     source = MODULE.replace("    try:\n", "    while True:\n        pass\n    try:\n", 1)
     result = grade(submit_module(tmp_path, source), "lab02")
-    state, text = statuses(result), messages(result)
+    state, text = result.statuses(), result.messages()
     assert all(state[c] == "failed" for c in FUNCTION_CHECKS)
     assert f"no terminó en {lab02.FUNCTION_TIMEOUT_S} s" in text["funcion.estables"]
     assert "error" not in state.values()
@@ -215,5 +209,5 @@ def release_tags(version, sha):
 
 def test_alternative_function_passes(engine, tmp_path):
     result = grade(submit_module(tmp_path, ALTERNATIVE), "lab02")
-    state = statuses(result)
+    state = result.statuses()
     assert all(state[c] == "passed" for c in FUNCTION_CHECKS), result.to_markdown()

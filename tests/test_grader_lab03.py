@@ -34,12 +34,6 @@ def solution_compose() -> str:
 COMPOSE = solution_compose()
 
 
-def statuses(result) -> dict[str, str]:
-    return {c.id: c.status for c in result.checks}
-
-
-def messages(result) -> dict[str, str]:
-    return {c.id: c.message for c in result.checks}
 
 
 def submit_dir(tmp_path, text: str, name: str = "compose.yaml") -> Path:
@@ -127,16 +121,16 @@ def test_untouched_lab_fails_cleanly(engine):
     assert result.execution.status == "error_en_celda"
     assert "TU CÓDIGO AQUÍ" in result.execution.message
     assert result.score == 0 and not result.success
-    assert "error" not in statuses(result).values()
-    assert "No hay compose.yaml" in messages(result)["compose.valido"]
+    assert "error" not in result.statuses().values()
+    assert "No hay compose.yaml" in result.messages()["compose.valido"]
 
 
 def test_invalid_file_is_reported_without_starting_anything(engine, tmp_path):
     typo = edit(COMPOSE, "    environment:\n", "    enviroment:\n")
     result = grade(submit_dir(tmp_path, typo), "lab03")
-    assert statuses(result)["compose.valido"] == "failed"
-    assert "enviroment" in messages(result)["compose.valido"]
-    assert "error" not in statuses(result).values()
+    assert result.statuses()["compose.valido"] == "failed"
+    assert "enviroment" in result.messages()["compose.valido"]
+    assert "error" not in result.statuses().values()
     assert result.passed_points == 0
 
 
@@ -149,7 +143,7 @@ def test_order_port_and_reload_mistakes_are_caught(engine, tmp_path):
     text = edit(text, '"--port", "8000", "--reload"]', '"--port", "8000"]')
     text = edit(text, "    volumes:\n      - ./service/app:/srv/service/app:ro\n", "")
     result = grade(submit_dir(tmp_path, text), "lab03")
-    status, message = statuses(result), messages(result)
+    status, message = result.statuses(), result.messages()
     assert status["arranque.orden"] == "failed"
     assert re.search(r"arrancó [\d.]+ s antes de que (postgres|redis) estuviera sano",
                      message["arranque.orden"]), message["arranque.orden"]
@@ -168,7 +162,7 @@ def test_lost_data_obsolete_version_and_no_init_are_caught(engine, tmp_path):
     text = edit(text, "    volumes:\n      - postgres_data:/var/lib/postgresql/data\n", "")
     text = edit(text, "\nvolumes:\n  postgres_data:\n", "\n")
     result = grade(submit_dir(tmp_path, text), "lab03")
-    status, message = statuses(result), messages(result)
+    status, message = result.statuses(), result.messages()
     assert status["compose.valido"] == "failed" and "version" in message["compose.valido"]
     assert status["compose.init"] == "failed" and "init: true" in message["compose.init"]
     assert status["datos.persisten"] == "failed"

@@ -50,12 +50,6 @@ def submit(tmp_path, logging_config: str = LOGGING_CONFIG, middleware: str = MID
     return folder
 
 
-def statuses(result) -> dict[str, str]:
-    return {c.id: c.status for c in result.checks}
-
-
-def messages(result) -> dict[str, str]:
-    return {c.id: c.message for c in result.checks}
 
 
 def test_solution_scores_everything():
@@ -76,9 +70,9 @@ def test_untouched_lab_fails_cleanly():
     assert result.execution.status == "error_en_celda"
     assert "TU CÓDIGO AQUÍ" in result.execution.message
     assert result.score < 0.2 and not result.success
-    assert "error" not in statuses(result).values()  # the grader itself did not break
-    assert "app/middleware.py" in messages(result)["logs.json_stdout"]
-    assert "NotImplementedError" in messages(result)["consola.desarrollo"]
+    assert "error" not in result.statuses().values()  # the grader itself did not break
+    assert "app/middleware.py" in result.messages()["logs.json_stdout"]
+    assert "NotImplementedError" in result.messages()["consola.desarrollo"]
 
 
 # (name, logging_config, middleware, the check that must fail, words its message must contain)
@@ -127,10 +121,10 @@ VARIANTS = [
 def test_typical_mistake_is_caught(tmp_path, name, logging_config, middleware, check_id, words):
     result = grade(submit(tmp_path, logging_config, middleware), "lab07")
     assert result.execution.status == "no_ejecutado"
-    assert statuses(result)[check_id] == "failed", result.to_markdown()
+    assert result.statuses()[check_id] == "failed", result.to_markdown()
     for word in words:
-        assert word in messages(result)[check_id], messages(result)[check_id]
-    assert "error" not in statuses(result).values(), result.to_markdown()
+        assert word in result.messages()[check_id], result.messages()[check_id]
+    assert "error" not in result.statuses().values(), result.to_markdown()
     assert result.score < 1 and not result.success
 
 
