@@ -6,14 +6,14 @@ Run: .venv/bin/python bench/grading.py   (needs a Docker engine; ~2 minutes)
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from course import REPO_ROOT, lab, show
+from results_io import show_and_save  # sibling module (run as a script)
+from course import REPO_ROOT, lab
 from course import docker as cdocker
 from grader.grade import grade
 
@@ -48,11 +48,7 @@ def main() -> dict:
         "slowest_checks": sorted(((c.id, round(c.seconds, 2)) for c in result.checks),
                                  key=lambda x: -x[1])[:3],
     }
-    show.table("Corrección de lab01 (una sola ejecución)", ["Medida", "Valor"],
-               [(k, f"{v:.2f}" if isinstance(v, float) else v) for k, v in results.items()])
-    out = REPO_ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "grading.json").write_text(json.dumps(results, indent=2))
+    show_and_save("Corrección de lab01 (una sola ejecución)", "grading", results)
     return results
 
 

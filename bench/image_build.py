@@ -6,12 +6,12 @@ Prints one table; the ratios come from a single run, since the machines are nois
 """
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from course import REPO_ROOT, images, show
+from results_io import show_and_save  # sibling module (run as a script)
+from course import REPO_ROOT, images
 from course import docker as cdocker
 
 
@@ -38,11 +38,7 @@ def main() -> dict:
             "steps": code_only.steps,
             "cached_steps_after_code_change": code_only.cached_steps,
         }
-    show.table("Imagen del servicio (una sola ejecución)", ["Medida", "Valor"],
-               [(k, f"{v:.2f}" if isinstance(v, float) else v) for k, v in results.items()])
-    out = REPO_ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "image_build.json").write_text(json.dumps(results, indent=2))
+    show_and_save("Imagen del servicio (una sola ejecución)", "image_build", results)
     return results
 
 

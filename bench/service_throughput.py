@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import statistics
@@ -32,6 +31,7 @@ from pathlib import Path
 import httpx
 
 from course import REPO_ROOT, show
+from results_io import save  # sibling module (run as a script)
 
 GOAL = 0.85
 PATHS = ["/items/1", "/items/2", "/items", "/items/999", "/"]  # 200, 200, 200, 404, 200
@@ -216,9 +216,7 @@ def main(requests: int, rounds: int, concurrency: int) -> dict:
     show.table(f"Servicio en loopback ({requests} peticiones por ronda, {concurrency} a la vez)",
                ["Variante", "Rondas (pet./s)", "Mediana (pet./s)", "CPU del servidor (µs/pet.)",
                 "Bytes de log por petición"], rows)
-    out_dir = REPO_ROOT / "bench" / "results"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / "service_throughput.json").write_text(json.dumps(results, indent=2) + "\n")
+    save("service_throughput", results)
     return results
 
 

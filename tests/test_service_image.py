@@ -45,9 +45,10 @@ def service(image, run_id):
     return container, cdocker.host_port(container)
 
 
-def test_runs_as_fixed_non_root_user(docker_client, image):
+def test_runs_as_fixed_non_root_user(docker_client, image, run_id):
     assert image.attrs["Config"]["User"] not in ("", "root", "0")
-    out = docker_client.containers.run(image.id, ["id", "-u"], remove=True).decode().strip()
+    out = docker_client.containers.run(image.id, ["id", "-u"], remove=True,
+                                       labels=cdocker.labels(run_id)).decode().strip()
     assert out == "1001"
 
 
@@ -65,9 +66,10 @@ def test_own_layers_are_small(image, base):
     assert added <= 40e6, f"la imagen añade {added / 1e6:.1f} MB a su base (máximo 40 MB)"
 
 
-def test_no_compiler_and_no_pip_cache(docker_client, image):
+def test_no_compiler_and_no_pip_cache(docker_client, image, run_id):
     script = "command -v gcc || true; ls -d /root/.cache/pip 2>/dev/null || true"
-    out = docker_client.containers.run(image.id, ["sh", "-c", script], remove=True, user="0")
+    out = docker_client.containers.run(image.id, ["sh", "-c", script], remove=True, user="0",
+                                       labels=cdocker.labels(run_id))
     assert out.decode().strip() == ""
 
 

@@ -1,0 +1,20 @@
+"""Where the bench scripts leave their numbers: bench/results/<name>.json (not committed)."""
+from __future__ import annotations
+
+import json
+
+from course import REPO_ROOT, show
+
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+
+
+def save(name: str, results: dict) -> None:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def show_and_save(title: str, name: str, results: dict) -> None:
+    """A two-column table of the measures, then the JSON file."""
+    show.table(title, ["Medida", "Valor"],
+               [(k, f"{v:.2f}" if isinstance(v, float) else v) for k, v in results.items()])
+    save(name, results)
