@@ -40,3 +40,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def assert_full_marks(result, lab: str, min_checks: int) -> None:
+    """The solution of ``lab``: clean run, every check verifiable and passed, and the
+    JSON and JUnit renderings agree."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    assert result.execution.status == "ok", result.execution.message
+    assert result.score == 1.0, result.to_markdown()
+    assert result.success
+    assert len(result.checks) >= min_checks
+    assert result.verifiable_points == result.total_points  # everything verifiable here
+    data = json.loads(result.to_json())
+    assert data["puntuacion"] == 1.0 and data["lab"] == lab
+    suite = ET.fromstring(result.to_junit())
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"

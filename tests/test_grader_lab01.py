@@ -1,14 +1,13 @@
 """Lab 01 end to end: the solution scores 100 %, the untouched lab fails cleanly, each
 typical mistake is caught by its own check with a Spanish message, and a different but
 valid solution also scores 100 %."""
-import json
 import re
-import xml.etree.ElementTree as ET
 
 import nbformat
 import pytest
 
 from course import REPO_ROOT, images
+from tests.conftest import assert_full_marks
 from grader.grade import grade
 
 SOLUTION = REPO_ROOT / "solutions" / "lab01_dockerfile.ipynb"
@@ -46,15 +45,7 @@ def engine(docker_client):
 
 def test_solution_scores_everything(engine, tmp_path):
     result = grade(SOLUTION)
-    assert result.execution.status == "ok", result.execution.message
-    assert result.score == 1.0, result.to_markdown()
-    assert result.success
-    assert len(result.checks) >= 8
-    assert result.verifiable_points == result.total_points  # everything verifiable here
-    data = json.loads(result.to_json())
-    assert data["puntuacion"] == 1.0 and data["lab"] == "lab01"
-    suite = ET.fromstring(result.to_junit())
-    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert_full_marks(result, "lab01", 8)
 
 
 def test_untouched_lab_fails_cleanly(engine):

@@ -1,14 +1,13 @@
 """Lab 02 end to end: the solution scores 100 %, the untouched lab fails cleanly, each
 typical mistake in ``release_tags`` or in the publishing is caught by its own check with a
 Spanish message, and a different but valid ``release_tags`` passes every function check."""
-import json
-import xml.etree.ElementTree as ET
 
 import nbformat
 import pytest
 
 from course import REPO_ROOT, images
 from course import docker as cdocker
+from tests.conftest import assert_full_marks
 from grader.grade import grade
 from grader.labs import lab02
 
@@ -35,9 +34,6 @@ FLOATING = ('    if not parsed.prerelease:\n'
 assert FLOATING in MODULE
 
 
-def grade_executed(notebook):
-    return grade(notebook)
-
 
 
 
@@ -63,16 +59,8 @@ def engine(docker_client):
 
 
 def test_solution_scores_everything(engine):
-    result = grade_executed(SOLUTION)
-    assert result.execution.status == "ok", result.execution.message
-    assert result.score == 1.0, result.to_markdown()
-    assert result.success
-    assert len(result.checks) >= 6
-    assert result.verifiable_points == result.total_points  # everything verifiable here
-    data = json.loads(result.to_json())
-    assert data["puntuacion"] == 1.0 and data["lab"] == "lab02"
-    suite = ET.fromstring(result.to_junit())
-    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    result = grade(SOLUTION)
+    assert_full_marks(result, "lab02", 6)
     assert_leaves_nothing(result)  # the registry the hook started is gone too
 
 
@@ -100,7 +88,7 @@ def test_latest_on_prerelease_and_missing_revision_are_caught(engine, tmp_path):
                                           'buildargs={"VERSION": version}')
     variant = tmp_path / "lab02_entrega.ipynb"
     nbformat.write(nb, variant)
-    result = grade_executed(variant)
+    result = grade(variant)
     assert result.execution.status == "ok", result.execution.message
     state, text = result.statuses(), result.messages()
     assert state["registro.latest"] == "failed"

@@ -2,13 +2,12 @@
 typical logging mistake is caught by its own check with a Spanish message, and a
 different but valid solution also scores 100 %. Nothing here needs Docker: the grader
 runs the student's service with uvicorn as a child process."""
-import json
-import xml.etree.ElementTree as ET
 
 import nbformat
 import pytest
 
 from course import REPO_ROOT, env
+from tests.conftest import assert_full_marks
 from grader.grade import grade
 
 SOLUTION = REPO_ROOT / "solutions" / "lab07_logging.ipynb"
@@ -54,15 +53,7 @@ def submit(tmp_path, logging_config: str = LOGGING_CONFIG, middleware: str = MID
 
 def test_solution_scores_everything():
     result = grade(SOLUTION)
-    assert result.execution.status == "ok", result.execution.message
-    assert result.score == 1.0, result.to_markdown()
-    assert result.success
-    assert len(result.checks) >= 6
-    assert result.verifiable_points == result.total_points  # no Docker needed: all verifiable
-    data = json.loads(result.to_json())
-    assert data["puntuacion"] == 1.0 and data["lab"] == "lab07"
-    suite = ET.fromstring(result.to_junit())
-    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert_full_marks(result, "lab07", 6)
 
 
 def test_untouched_lab_fails_cleanly():
