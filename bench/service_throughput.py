@@ -1,17 +1,25 @@
-"""Service throughput on loopback: a bare FastAPI app with the same routes (no logging
-middleware, no JSON logs, no metrics) against the real service (request-id middleware,
-structlog JSON logs, Prometheus instrumentation), as a ratio measured in one run.
+"""Service throughput on loopback: the course service with and without its JSON logging
+and metrics, as a ratio measured in one run.
+
+The baseline is the service itself (same routes, dependencies and models) with the
+request-id middleware and the metrics middleware taken out and its logs at WARNING; the
+real service runs as its Dockerfile runs it (JSON logs at INFO, uvicorn's access line on).
+Three more variants attribute the cost: ACCESS_LOG=false (one log line per request), no
+INFO logs (middlewares only), and a minimal FastAPI app with the same routes and nothing
+else (what the dependencies and models cost, for reference).
 
 Run: .venv/bin/python bench/service_throughput.py   (no Docker needed; ~1 minute)
 
 Both run as uvicorn subprocesses on free loopback ports with their output going to a
-file (as a container's stdout would), and get the same requests from one bounded async
-httpx load loop: a warm-up, then alternating rounds (bare, real, bare, real…). The
-table shows every round; the ratio uses the median of each side. Goal: ≥ 0.85.
+file (as a container's stdout would). The load comes from `wrk` (apt install wrk): a C
+load generator that is many times faster than the server, so the server is the
+bottleneck and requests per second measure its capacity. Without wrk the script falls
+back to a Python httpx loop, which on a small machine is slower than the server: the
+throughput ratio then drifts towards 1 and says little (the table warns).
 
-The load loop is Python too, and on a small machine it can be the bottleneck, which
-pushes the throughput ratio towards 1. So the script also reads each server's CPU time
-from /proc (Linux) around every round: CPU per request says what the instrumentation
+Rounds alternate (bare, real, quiet, bare, real, quiet…) after a warm-up; the ratio uses
+the median of each side. Goal: ≥ 0.85. The script also reads each server's CPU time
+from /proc (Linux) around every round: CPU per request is what the instrumentation
 costs the server itself, whatever the client manages to send.
 """
 from __future__ import annotations
@@ -27,6 +35,9 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+import json
+import shutil
 
 import httpx
 
@@ -101,6 +112,22 @@ async def get_item(item_id: int) -> Item:
 '''
 
 
+SERVICE_BARE_APP = '''\
+"""The course service minus what the bench measures: no request-id middleware, no metrics
+middleware (its logs are silenced with LOG_LEVEL=WARNING)."""
+from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
+
+from app.main import app
+from app.middleware import RequestIdMiddleware
+
+# Starlette builds its middleware stack on the first request, from this list.
+app.user_middleware = [m for m in app.user_middleware
+                       if m.cls not in (RequestIdMiddleware, PrometheusInstrumentatorMiddleware)]
+'''
+BASELINE = "servicio sin logs ni métricas"
+REAL = "servicio real"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -133,6 +160,29 @@ def start(name: str, app: str, cwd: Path, extra: list[str], env: dict, log: Path
     raise RuntimeError(f"{name} no arrancó:\n{log.read_text()[-2000:]}")
 
 
+WRK_SCRIPT = """
+local paths = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format('{"requests": %%d, "seconds": %%f, "non_2xx_3xx": %%d, "errors": %%d, "p50_ms": %%f, "p99_ms": %%f}\\n',
+    summary.requests, summary.duration / 1e6, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+""" % ", ".join(f'"{path}"' for path in PATHS)
+
+
+def wrk_round(base: str, seconds: int, concurrency: int, script: Path) -> dict:
+    """One wrk run; its Lua `done` hook prints the summary as the last line (JSON)."""
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(script),
+                          base], capture_output=True, text=True, check=True, timeout=seconds + 30)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 async def hammer(base: str, n: int, concurrency: int) -> tuple[float, Counter]:
     """Send exactly ``n`` GETs with ``concurrency`` workers; return (seconds, statuses)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -149,81 +199,101 @@ async def hammer(base: str, n: int, concurrency: int) -> tuple[float, Counter]:
         return time.perf_counter() - started, statuses
 
 
-def main(requests: int, rounds: int, concurrency: int) -> dict:
+def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
+    use_wrk = shutil.which("wrk") is not None
+    if not use_wrk:
+        show.warn("No encuentro wrk (apt install wrk): uso un cliente httpx en Python, que "
+                     "en una máquina pequeña es más lento que el servidor. El cociente de "
+                     "peticiones por segundo se acercará a 1; mira la columna de CPU.")
+    service = REPO_ROOT / "service"
     with tempfile.TemporaryDirectory(prefix="t15-bench-") as tmp:
         tmp = Path(tmp)
         (tmp / "bare_app.py").write_text(BARE_APP)
-        servers = {
-            "sin instrumentar": start("bare", "bare_app:app", tmp,
-                                      ["--no-access-log", "--log-level", "warning"], {},
-                                      tmp / "bare.log"),
-            # the service as its Dockerfile runs it: JSON logs at INFO, access log on
-            "servicio real": start("real", "app.main:app", REPO_ROOT / "service", [],
-                                   {"JSON_LOGS": "true", "LOG_LEVEL": "INFO"}, tmp / "real.log"),
-            # for attribution only: the same service with its INFO logs switched off
-            "real sin logs INFO": start("quiet", "app.main:app", REPO_ROOT / "service", [],
-                                        {"JSON_LOGS": "true", "LOG_LEVEL": "WARNING"},
-                                        tmp / "quiet.log"),
+        (tmp / "service_bare.py").write_text(SERVICE_BARE_APP)
+        (tmp / "paths.lua").write_text(WRK_SCRIPT)
+        json_info = {"JSON_LOGS": "true", "LOG_LEVEL": "INFO"}
+        silent = ["--no-access-log", "--log-level", "warning"]
+        variants = {
+            BASELINE: ("service_bare:app", tmp, silent,
+                       {"LOG_LEVEL": "WARNING", "PYTHONPATH": str(service)}),
+            # as the Dockerfile runs it: JSON logs at INFO, uvicorn's access line on
+            REAL: ("app.main:app", service, [], json_info),
+            "real con ACCESS_LOG=false": ("app.main:app", service, [],
+                                          {**json_info, "ACCESS_LOG": "false"}),
+            "real sin logs INFO": ("app.main:app", service, [],
+                                   {"JSON_LOGS": "true", "LOG_LEVEL": "WARNING"}),
+            "FastAPI mínimo (mismas rutas)": ("bare_app:app", tmp, silent, {}),
         }
+        servers = {name: start(name, app, cwd, extra, env, tmp / f"{i}.log")
+                   for i, (name, (app, cwd, extra, env)) in enumerate(variants.items())}
+
+        def one_round(base: str, warm_up: bool = False) -> tuple[int, float, Counter]:
+            if use_wrk:
+                got = wrk_round(base, 2 if warm_up else seconds, concurrency, tmp / "paths.lua")
+                return got["requests"], got["seconds"], Counter(
+                    {"no 2xx/3xx": got["non_2xx_3xx"], "errores de socket": got["errors"]})
+            n = min(500, requests) if warm_up else requests
+            took, statuses = asyncio.run(hammer(base, n, concurrency))
+            return n, took, statuses
+
         try:
             for _, base, _ in servers.values():  # warm-up: imports, caches, connections
-                asyncio.run(hammer(base, min(500, requests), concurrency))
+                one_round(base, warm_up=True)
             runs: dict[str, list[float]] = {name: [] for name in servers}
             cpu: dict[str, list[float]] = {name: [] for name in servers}
             statuses: dict[str, Counter] = {name: Counter() for name in servers}
+            served: Counter = Counter()
             for _ in range(rounds):
                 for name, (proc, base, _) in servers.items():
                     before = cpu_seconds(proc.pid)
-                    seconds, got = asyncio.run(hammer(base, requests, concurrency))
+                    n, took, got = one_round(base)
                     after = cpu_seconds(proc.pid)
-                    runs[name].append(requests / seconds)
+                    runs[name].append(n / took)
                     if before is not None and after is not None:
-                        cpu[name].append((after - before) / requests * 1e6)  # µs per request
+                        cpu[name].append((after - before) / n * 1e6)  # µs per request
                     statuses[name] += got
-            log_bytes = {name: (tmp / f).stat().st_size for name, f in
-                         zip(servers, ("bare.log", "real.log", "quiet.log"), strict=True)}
+                    served[name] += n
+            log_bytes = {name: (tmp / f"{i}.log").stat().st_size / served[name]
+                         for i, name in enumerate(servers)}
         finally:
             for proc, _, out in servers.values():
                 proc.terminate()
                 proc.wait(timeout=10)
                 out.close()
-    bare, real, quiet = (statistics.median(runs[n]) for n in servers)
-    cpu_bare, cpu_real, cpu_quiet = (statistics.median(cpu[n]) if cpu[n] else None for n in servers)
+    median = {name: statistics.median(runs[name]) for name in servers}
+    cpu_median = {name: statistics.median(cpu[name]) if cpu[name] else None for name in servers}
+    ratios = {name: median[name] / median[BASELINE] for name in servers if name != BASELINE}
+    capacity = {name: cpu_median[BASELINE] / cpu_median[name] for name in servers
+                if name != BASELINE and cpu_median[name] and cpu_median[BASELINE]}
     results = {
-        "requests_per_round": requests, "rounds": rounds, "concurrency": concurrency,
-        "paths": PATHS,
-        "bare_rps_rounds": runs["sin instrumentar"], "real_rps_rounds": runs["servicio real"],
-        "quiet_rps_rounds": runs["real sin logs INFO"],
-        "bare_rps_median": bare, "real_rps_median": real, "quiet_rps_median": quiet,
-        "ratio": real / bare, "quiet_ratio": quiet / bare, "goal": GOAL,
-        "meets_goal": real / bare >= GOAL,
+        "load_generator": "wrk" if use_wrk else "httpx (client-bound)",
+        "seconds_per_round" if use_wrk else "requests_per_round": seconds if use_wrk else requests,
+        "rounds": rounds, "concurrency": concurrency, "paths": PATHS, "cpus": os.cpu_count(),
+        "rps_rounds": runs, "rps_median": median, "ratio_to_bare": ratios,
+        "baseline": BASELINE, "ratio": ratios[REAL], "goal": GOAL,
+        "meets_goal": ratios[REAL] >= GOAL,
+        "server_cpu_us_per_request": cpu, "cpu_capacity_ratio_to_bare": capacity,
         "statuses": {n: dict(c) for n, c in statuses.items()},
-        "log_bytes_per_request": {n: b / (requests * (rounds + 1)) for n, b in log_bytes.items()},
-        "server_cpu_us_per_request": {n: cpu[n] for n in servers},
-        "cpu_capacity_ratio": cpu_bare / cpu_real if cpu_bare and cpu_real else None,
-        "cpu_capacity_ratio_quiet": cpu_bare / cpu_quiet if cpu_bare and cpu_quiet else None,
-        "cpus": os.cpu_count(),
+        "log_bytes_per_request": log_bytes,
     }
-    rows = [(name, " · ".join(f"{r:,.0f}" for r in runs[name]), f"{statistics.median(runs[name]):,.0f}",
-             f"{statistics.median(cpu[name]):,.0f}" if cpu[name] else "—",
-             f"{results['log_bytes_per_request'][name]:,.0f}") for name in servers]
-    for label, ratio, capacity in (
-            ("real / sin instrumentar", results["ratio"], results["cpu_capacity_ratio"]),
-            ("real sin logs INFO / sin instrumentar", results["quiet_ratio"],
-             results["cpu_capacity_ratio_quiet"])):
-        rows.append((label, "", f"{ratio:.2f}" + (f" (objetivo ≥ {GOAL})" if "sin logs" not in label else ""),
-                     f"capacidad {capacity:.2f}" if capacity else "—", ""))
-    show.table(f"Servicio en loopback ({requests} peticiones por ronda, {concurrency} a la vez)",
-               ["Variante", "Rondas (pet./s)", "Mediana (pet./s)", "CPU del servidor (µs/pet.)",
-                "Bytes de log por petición"], rows)
+    rows = [(name, " · ".join(f"{r:,.0f}" for r in runs[name]), f"{median[name]:,.0f}",
+             f"{ratios[name]:.2f}" if name in ratios else "—",
+             f"{cpu_median[name]:,.0f}" if cpu_median[name] else "—",
+             f"{log_bytes[name]:,.0f}") for name in servers]
+    show.table(f"Servicio en loopback ({results['load_generator']}, {concurrency} conexiones, "
+               f"objetivo real / sin logs ni métricas ≥ {GOAL})",
+               ["Variante", "Rondas (pet./s)", "Mediana (pet./s)", "/ sin logs ni métricas",
+                "CPU del servidor (µs/pet.)", "Bytes de log por petición"], rows)
     save("service_throughput", results)
     return results
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--peticiones", type=int, default=3000)
+    parser.add_argument("--segundos", type=int, default=8, help="duración de cada ronda con wrk")
     parser.add_argument("--rondas", type=int, default=3)
     parser.add_argument("--concurrencia", type=int, default=16)
+    parser.add_argument("--peticiones", type=int, default=3000,
+                        help="peticiones por ronda sin wrk (cliente httpx)")
     args = parser.parse_args()
-    main(args.peticiones, args.rondas, args.concurrencia)
+    main(args.segundos, args.rondas, args.concurrencia, args.peticiones)

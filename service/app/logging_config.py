@@ -1,5 +1,6 @@
 """structlog + stdlib logging: one stdout handler, same format for every logger."""
 
+import functools
 import logging
 import re
 import sys
@@ -12,10 +13,19 @@ _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 _REDACTED = "[REDACTADO]"
 _SENSITIVE_KEY = re.compile(r"password|passwd|contraseña|secret|token|api_?key|authorization|cookie",
                             re.IGNORECASE)
-# `key=value` pairs inside a text, e.g. the query string in uvicorn's access line.
-_SECRET_IN_TEXT = re.compile(
-    r"([\w.-]*(?:password|passwd|contraseña|secret|token|api_?key)[\w.-]*)=([^&\s\"']+)",
-    re.IGNORECASE)
+# `key=value` pairs inside a text, e.g. the query string in uvicorn's access line. The key
+# is judged apart (cached): one regex with the sensitive words inside a `[\w.-]*` prefix
+# backtracks on every character of every log line.
+_KEY_VALUE = re.compile(r"([\w.-]+)=([^&\s\"']+)")
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_sensitive(key: str) -> bool:
+    return _SENSITIVE_KEY.search(key) is not None
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    return f"{match[1]}={_REDACTED}" if _is_sensitive(match[1]) else match[0]
 
 
 def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -27,10 +37,10 @@ def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
 def _redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     # Uvicorn's access line carries the full query string (`/login?password=...`).
     for key, value in event_dict.items():
-        if _SENSITIVE_KEY.search(key):
+        if _is_sensitive(key):
             event_dict[key] = _REDACTED
-        elif isinstance(value, str):
-            event_dict[key] = _SECRET_IN_TEXT.sub(rf"\1={_REDACTED}", value)
+        elif isinstance(value, str) and "=" in value:
+            event_dict[key] = _KEY_VALUE.sub(_redact_pair, value)
     return event_dict
 
 
@@ -45,7 +55,9 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
         structlog.processors.StackInfoRenderer(),
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: a disabled DEBUG call then costs one level check.
+        processors=[structlog.stdlib.filter_by_level, *shared,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
     )

@@ -50,7 +50,8 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            logger.info("peticion_iniciada")
+            # DEBUG: at INFO one line per request (peticion_terminada) says it all.
+            logger.debug("peticion_iniciada")
             await self.app(scope, receive, send_with_request_id)
         except Exception:
             logger.exception("excepcion_no_controlada")

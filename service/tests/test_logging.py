@@ -35,12 +35,17 @@ def test_every_line_is_json_with_the_standard_keys(capsys: pytest.CaptureFixture
         assert TIMESTAMP.fullmatch(record["timestamp"]), record
         assert record["level"] == record["level"].lower()
     events = {record["event"] for record in records}
-    assert {
-        "servicio_iniciado",
-        "peticion_iniciada",
-        "peticion_terminada",
-        "servicio_detenido",
-    } <= events
+    assert {"servicio_iniciado", "peticion_terminada", "servicio_detenido"} <= events
+    # At INFO a request costs one line; its start is only logged at DEBUG.
+    assert "peticion_iniciada" not in events
+
+
+def test_request_start_is_logged_at_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    with started_client(log_level="DEBUG") as client:
+        client.get("/items/1", headers={"X-Request-ID": "traza-debug"})
+    records = json_lines(capsys.readouterr().out)
+    started = [r for r in records if r["event"] == "peticion_iniciada"]
+    assert [(r["level"], r["request_id"]) for r in started] == [("debug", "traza-debug")]
 
 
 def test_request_lines_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,14 +56,15 @@ def test_request_lines_carry_the_request_id(capsys: pytest.CaptureFixture[str]) 
         client.get("/")
     records = json_lines(capsys.readouterr().out)
     request_lines = [record for record in records if record["event"] in REQUEST_EVENTS]
-    assert len(request_lines) == 5
-    assert [record["request_id"] for record in request_lines[:3]] == ["traza-2"] * 3
+    assert [r["event"] for r in request_lines] == [
+        "item_creado", "peticion_terminada", "peticion_terminada"]
+    assert [record["request_id"] for record in request_lines[:2]] == ["traza-2"] * 2
     finished = next(r for r in request_lines if r["event"] == "peticion_terminada")
     assert finished["status_code"] == 201
     assert isinstance(finished["duracion_ms"], float)
     assert finished["http_method"] == "POST" and finished["http_path"] == "/items"
     # Context from one request never leaks into the next one or into lifespan lines.
-    assert request_lines[3]["request_id"] not in {"traza-2", None}
+    assert request_lines[2]["request_id"] not in {"traza-2", None}
     stopped = next(r for r in records if r["event"] == "servicio_detenido")
     assert "request_id" not in stopped
 
@@ -67,7 +73,7 @@ def test_console_logs_when_json_is_off(capsys: pytest.CaptureFixture[str]) -> No
     with started_client(json_logs=False) as client:
         client.get("/")
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
-    assert any("peticion_iniciada" in line for line in lines)
+    assert any("peticion_terminada" in line for line in lines)
     for line in lines:
         with pytest.raises(json.JSONDecodeError):
             json.loads(line)

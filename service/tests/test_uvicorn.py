@@ -31,7 +31,8 @@ def wait_until_live(port: int, process: subprocess.Popen) -> None:
     raise AssertionError("uvicorn no llegó a arrancar")
 
 
-def test_real_uvicorn_logs_json_with_request_id() -> None:
+def run_real_uvicorn(**env: str) -> list[dict]:
+    """Serve GET /items/1 once (X-Request-ID abc123) and return every log record."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -47,7 +48,7 @@ def test_real_uvicorn_logs_json_with_request_id() -> None:
             str(port),
         ],
         cwd=SERVICE_DIR,
-        env=clean_env(JSON_LOGS="true"),
+        env=clean_env(JSON_LOGS="true", **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -71,7 +72,11 @@ def test_real_uvicorn_logs_json_with_request_id() -> None:
     # Recent uvicorn re-raises SIGTERM after a graceful shutdown.
     assert process.returncode in (0, -signal.SIGTERM), stderr
     assert stderr == ""  # no DeprecationWarning, no stray plain-text logging
-    records = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_real_uvicorn_logs_json_with_request_id() -> None:
+    records = run_real_uvicorn()
     access = [r for r in records if r["logger"] == "uvicorn.access" and "/items/1" in r["event"]]
     assert len(access) == 1
     assert access[0]["request_id"] == "abc123"
@@ -79,6 +84,14 @@ def test_real_uvicorn_logs_json_with_request_id() -> None:
     events = [r["event"] for r in records]
     assert "Application startup complete." in events
     assert "servicio_detenido" in events
+
+
+def test_access_log_off_leaves_one_line_per_request() -> None:
+    records = run_real_uvicorn(ACCESS_LOG="false")
+    mine = [r for r in records if r.get("request_id") == "abc123"]
+    assert [r["event"] for r in mine] == ["peticion_terminada"]
+    assert mine[0]["status_code"] == 200 and mine[0]["http_path"] == "/items/1"
+    assert "Application startup complete." in [r["event"] for r in records]  # uvicorn.error stays
 
 
 def test_bad_setting_stops_startup_with_a_clear_message() -> None:
