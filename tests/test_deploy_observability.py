@@ -75,13 +75,18 @@ def test_grafana_provisioning_fits_together():
 def test_compose_file_is_valid():
     if not env.has("compose"):
         pytest.skip(f"sin docker compose ({env.get('compose').detail})")
-    done = subprocess.run(["docker", "compose", "-f", str(COMPOSE_FILE), "--profile", "grafana",
-                           "config", "--services"], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert set(done.stdout.split()) == {"prometheus", "alertmanager", "grafana"}
-    default = subprocess.run(["docker", "compose", "-f", str(COMPOSE_FILE), "config", "--services"],
-                             capture_output=True, text=True, check=False)
-    assert "grafana" not in default.stdout.split()  # only with --profile grafana
+
+    def services(*profiles: str) -> set[str]:
+        flags = [arg for profile in profiles for arg in ("--profile", profile)]
+        done = subprocess.run(["docker", "compose", "-f", str(COMPOSE_FILE), *flags, "config",
+                               "--services"], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        return set(done.stdout.split())
+
+    # Behind profiles: a plain `docker compose up` of the main file starts none of them.
+    assert services() == set()
+    assert services("observabilidad") == {"prometheus", "alertmanager"}
+    assert services("grafana") == {"prometheus", "alertmanager", "grafana"}
 
 
 def test_prometheus_scrapes_the_service_of_the_main_compose_file():
@@ -148,8 +153,8 @@ def stack(tools, run_id):
             "environment": {"FAULT_ERROR_RATE": "0.2", "FAULT_EXTRA_LATENCY_MS": "20"},
             "labels": cdocker.labels(run_id)}},
     }))
-    ports = {"PROMETHEUS_PUERTO": free_port(), "ALERTMANAGER_PUERTO": free_port()}
-    cmd = ["docker", "compose", "-p", run_id, "-f", str(compose)]
+    ports = {"PROMETHEUS_PORT": free_port(), "ALERTMANAGER_PORT": free_port()}
+    cmd = ["docker", "compose", "-p", run_id, "-f", str(compose), "--profile", "observabilidad"]
     environ = {**os.environ, **{k: str(v) for k, v in ports.items()}}
     try:
         up = subprocess.run([*cmd, "up", "-d", "--wait", "--wait-timeout", "90"], env=environ,
@@ -157,8 +162,8 @@ def stack(tools, run_id):
         assert up.returncode == 0, up.stderr[-3000:]
         port = subprocess.run([*cmd, "port", "api", "8000"], env=environ, capture_output=True,
                               text=True, check=True).stdout.strip().rsplit(":", 1)[1]
-        p = prom.Prometheus(None, f"http://127.0.0.1:{ports['PROMETHEUS_PUERTO']}")
-        yield p, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ports['ALERTMANAGER_PUERTO']}"
+        p = prom.Prometheus(None, f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}")
+        yield p, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ports['ALERTMANAGER_PORT']}"
     finally:
         subprocess.run([*cmd, "down", "-v", "--timeout", "5"], env=environ, capture_output=True,
                        check=False)
