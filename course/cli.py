@@ -71,6 +71,12 @@ def build_parser() -> SpanishParser:
                        help="segundos máximos para todo el laboratorio (1800)")
     grade.add_argument("--conservar", action="store_true",
                        help="no borres la carpeta de trabajo (para depurar)")
+    grade.add_argument("--clase", action="store_true",
+                       help="ENTREGA es una carpeta con una entrega por estudiante (cuaderno o "
+                            "carpeta): corrige todas, una tras otra")
+    grade.add_argument("--salida", metavar="CARPETA",
+                       help="con --clase: dónde dejar notas.csv, resumen.md, notas.png y un "
+                            "informe por estudiante (por defecto, <ENTREGA>-informes)")
     clean = sub.add_parser("limpiar", help="borra lo que crearon cuadernos y laboratorios")
     clean.add_argument("--run", metavar="ID", help="solo esa ejecución (por defecto, todas)")
     return parser
@@ -138,8 +144,12 @@ def corregir(args) -> int:
 
     from rich.markdown import Markdown
 
-    from grader.grade import grade
+    from grader.grade import GradingError, grade
 
+    if args.clase:
+        return corregir_clase(args)
+    if args.salida:
+        raise GradingError("--salida solo tiene sentido con --clase.")
     with show.console.status(f"Corrigiendo {args.entrega}…") as status:
         result = grade(Path(args.entrega), args.lab, cell_timeout=args.timeout_celda,
                        total_timeout=args.timeout_total, keep_workdir=args.conservar,
@@ -152,10 +162,45 @@ def corregir(args) -> int:
     return 0 if result.success else 1
 
 
+def corregir_clase(args) -> int:
+    from pathlib import Path
+
+    from grader import batch
+    from grader.grade import GradingError
+
+    if args.json or args.junit or args.markdown or args.conservar:
+        raise GradingError("Con --clase cada informe va a la carpeta de --salida: no uses "
+                           "--json, --junit, --markdown ni --conservar.")
+    folder = Path(args.entrega)
+    out_dir = Path(args.salida) if args.salida else folder.with_name(f"{folder.name}-informes")
+    with show.console.status(f"Corrigiendo la clase de {folder}…") as status:
+        entries = batch.grade_class(
+            folder, args.lab, out_dir, cell_timeout=args.timeout_celda,
+            total_timeout=args.timeout_total,
+            notify=lambda i, n, message: status.update(f"[{i}/{n}] {message}"))
+    show.table(f"Corrección de la clase ({len(entries)} entregas)",
+               ["Estudiante", "Puntuación", "Puntos", "Ejecución", "Motivo"],
+               [(e.student, f"{e.result.score:.0%}" if e.result else "—",
+                 f"{e.result.passed_points}/{e.result.verifiable_points}" if e.result else "—",
+                 e.result.execution.status if e.result else "—",
+                 e.row()["motivo"][:80]) for e in entries])
+    show.ok(f"Informes en {out_dir}: {batch.GRADEBOOK}, {batch.SUMMARY}, {batch.HISTOGRAM} y "
+            "uno por estudiante.")
+    # The batch did its job even if students failed; only a submission it could not
+    # grade at all makes the exit code non-zero.
+    return 1 if any(e.result is None for e in entries) else 0
+
+
 def limpiar(args) -> int:
     from course import docker as cdocker
+    from course import env, processes
 
-    cdocker.cleanup(args.run or "*")
+    stopped = processes.cleanup(args.run or "*")
+    show.info(f"Procesos locales del curso detenidos: {stopped}.")
+    if env.has("docker"):
+        cdocker.cleanup(args.run or "*")
+    else:
+        show.skipped(f"Sin motor Docker no hay contenedores que borrar ({env.get('docker').detail}).")
     return 0
 
 

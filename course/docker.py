@@ -262,17 +262,17 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
     for container in _unique(c.containers.list(all=True, filters=flt),
                              [x for x in c.containers.list(all=True, filters=COMPOSE_FILTER)
                               if mine(x.labels)]):
-        _ignore_missing(container.remove, force=True, v=True)
+        ignore_missing(container.remove, force=True, v=True)
         removed["contenedores"] += 1
     for network in _unique(c.networks.list(filters=flt),
                            [x for x in c.networks.list(filters=COMPOSE_FILTER)
                             if mine(x.attrs.get("Labels") or {})]):
-        _ignore_missing(network.remove)
+        ignore_missing(network.remove)
         removed["redes"] += 1
     for volume in _unique(c.volumes.list(filters=flt),
                           [x for x in c.volumes.list(filters=COMPOSE_FILTER)
                            if mine(x.attrs.get("Labels") or {})]):
-        _ignore_missing(volume.remove, force=True)
+        ignore_missing(volume.remove, force=True)
         removed["volúmenes"] += 1
     prefix = NAME_PREFIX if run == "*" else f"{run or run_id()}-"
     named = _images(c, filters={"reference": f"{prefix}*"})
@@ -285,7 +285,7 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
         for image in named:
             for ref in image.tags:
                 if ref.startswith(prefix):
-                    _ignore_missing(c.images.remove, ref)
+                    ignore_missing(c.images.remove, ref)
                     removed["imágenes"] += 1
         _remove_images(c, [*_images(c, all=True, filters=flt), *dangling, *built], removed)
     if not quiet:
@@ -343,7 +343,7 @@ def _created(image) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
-def _ignore_missing(fn, *args, **kwargs) -> None:
+def ignore_missing(fn, *args, **kwargs) -> None:
     try:
         fn(*args, **kwargs)
     except NotFound:

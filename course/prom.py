@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from course import docker as cdocker
-from course import images, show
+from course import images, processes, show
 
 PROM_PORT = "9090/tcp"
 ALERTMANAGER_PORT = "9093/tcp"
@@ -143,8 +143,8 @@ def run_service(image: str, alias: str, *, net, run: str | None = None,
 
 @dataclass
 class Prometheus:
-    """A running Prometheus container and its HTTP API on loopback."""
-    container: object
+    """A running Prometheus (a container or a local process) and its HTTP API on loopback."""
+    handle: object   # docker Container, or course.processes.Process (see course.promstack)
     url: str
     _http: httpx.Client = field(init=False, repr=False)
 
@@ -255,7 +255,9 @@ class Prometheus:
                        f"{[(series_name(s.labels), s.value) for s in samples][:5]}")
 
     def logs(self, tail: int = 30) -> str:
-        return self.container.logs(tail=tail).decode(errors="replace")
+        if isinstance(self.handle, processes.Process):
+            return self.handle.tail(tail)
+        return self.handle.logs(tail=tail).decode(errors="replace")
 
 
 def start(config: str, files: Mapping[str, str] | None = None, *, net, run: str | None = None,
@@ -284,7 +286,7 @@ def start(config: str, files: Mapping[str, str] | None = None, *, net, run: str 
 
 @dataclass
 class Alertmanager:
-    container: object
+    handle: object   # as in Prometheus
     url: str
 
     def alerts(self) -> list[dict]:

@@ -13,8 +13,9 @@ from pathlib import Path
 import nbformat
 
 from course import docker as cdocker
-from course import env, lab as course_lab
-from grader import checks, runner
+from course import env, processes
+from course import lab as course_lab
+from grader import checks, integrity, runner
 from grader.context import GradingContext
 from grader.report import LabResult
 
@@ -77,20 +78,40 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
             notebook = workdir / submission.name
             shutil.copy(submission, notebook)
             notify("Ejecutando el cuaderno en una carpeta de trabajo limpia…")
+            before = integrity.snapshot()
             execution = runner.execute(
                 notebook, workdir, {"workdir": str(workdir), "run_id": run_id, **extra},
                 cell_timeout=cell_timeout, total_timeout=total_timeout,
                 env={"TEMA15_RUN_ID": run_id})
+            tampered = integrity.changes(before)
+            if tampered:
+                integrity.restore(before)  # so that later gradings use the real grader
+                return _tampering(lab, submission, run_id, tampered, execution,
+                                  time.perf_counter() - started)
         ctx = GradingContext(lab, workdir, run_id, execution, parameters=extra)
         results = checks.run_all(lab, ctx, notify)
         return LabResult(lab, str(submission), execution, results, run_id,
                          time.perf_counter() - started)
     finally:
         notify("Limpiando lo que creó la entrega…")
+        processes.cleanup(run_id)  # local servers (no-Docker backends), even if it crashed
         if env.has("docker"):
             cdocker.cleanup(run_id, quiet=True, since=started_at)
         if not keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _tampering(lab: str, submission: Path, run_id: str, paths: list[str],
+               execution: runner.ExecutionReport, seconds: float) -> LabResult:
+    """A submission that rewrote the course's files scores nothing; every check says why."""
+    shown = ", ".join(paths[:5]) + (f" y {len(paths) - 5} más" if len(paths) > 5 else "")
+    message = (f"La entrega modificó ficheros del curso o del corrector ({shown}). Se han "
+               "restaurado y la entrega no se corrige: un cuaderno solo debe escribir en su "
+               "carpeta de trabajo.")
+    report = runner.ExecutionReport(runner.TAMPERED, message, execution.cell, execution.seconds)
+    failed = [checks.CheckResult(c.id, checks.FAILED, c.points, c.description, message)
+              for c in checks.REGISTRY.checks.get(lab, [])]
+    return LabResult(lab, str(submission), report, failed, run_id, seconds)
 
 
 def _overlay(submitted: Path, target: Path) -> None:

@@ -22,6 +22,7 @@ CELL_ERROR = "error_en_celda"
 TIMEOUT = "tiempo_agotado"
 DEAD_KERNEL = "kernel_muerto"
 NOT_EXECUTED = "no_ejecutado"  # a directory of artifacts is graded as it is
+TAMPERED = "manipulacion"      # it changed the course's own files (grader.integrity)
 
 OUTPUT_TAIL = 4000  # characters of an error kept for the report
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Machine bootstrap for CI and for Debian/Ubuntu machines without Docker Desktop:
 # Docker engine, mmdebstrap (local stand-in images), redis-server (the service's tests
-# use a real Redis) and the buildx plugin. Only Debian's package registry is used.
+# use a real Redis), the prometheus and alertmanager binaries (section 15.8 without an
+# engine, as on Binder) and the buildx plugin. Only Debian's package registry is used.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,6 +11,8 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io iptables)
 command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[bootstrap] instalando desde Debian: ${missing[*]}"

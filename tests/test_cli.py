@@ -36,12 +36,20 @@ def test_help_is_spanish():
         assert command in done.stdout
 
 
-@pytest.mark.parametrize("command", [("imagenes",), ("limpiar",), ("imagenes", "--offline")])
+@pytest.mark.parametrize("command", [("imagenes",), ("imagenes", "--offline")])
 def test_commands_needing_docker_fail_clearly_without_engine(command):
     done = curso(*command, extra_env=NO_ENGINE)
     assert done.returncode == 1
     assert "No hay un motor Docker disponible" in done.stdout
     assert "docker info" in done.stdout
+    assert_no_traceback(done)
+
+
+def test_clean_without_engine_stops_local_processes_and_says_why():
+    done = curso("limpiar", "--run", "t15-sinmotor0", extra_env=NO_ENGINE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Procesos locales del curso detenidos: 0" in done.stdout
+    assert "Sin motor Docker no hay contenedores que borrar" in done.stdout
     assert_no_traceback(done)
 
 

@@ -10,9 +10,10 @@ import nbformat
 import pytest
 import yaml
 
-from course import REPO_ROOT, images
+from course import REPO_ROOT, env, images, processes, promstack
 from course import docker as cdocker
 from grader.grade import grade
+from tests.conftest import assert_full_marks
 
 SOLUTION = REPO_ROOT / "solutions" / "lab08_metricas.ipynb"
 LAB = REPO_ROOT / "labs" / "lab08_metricas.ipynb"
@@ -63,6 +64,24 @@ def test_solution_scores_everything(engine):
     assert result.score == 1.0, result.to_markdown()
     assert len(result.checks) >= 6
     assert result.verifiable_points == result.total_points
+
+
+@pytest.mark.skipif(promstack.binary("prometheus") is None or promstack.binary("alertmanager") is None,
+                    reason="sin los binarios prometheus y alertmanager (apt-get install prometheus "
+                           "prometheus-alertmanager)")
+def test_solution_scores_everything_without_docker(monkeypatch):
+    """As on Binder: no engine; the services run as uvicorn processes and Prometheus is
+    the local binary, reading the solution's catalogo-1:8000 as local addresses."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/tema15/docker.sock")
+    env.refresh()
+    try:
+        assert not env.has("docker") and promstack.backend() == "local"
+        result = grade(SOLUTION)
+    finally:
+        monkeypatch.undo()
+        env.refresh()
+    assert_full_marks(result, "lab08", min_checks=6)
+    assert processes.leftovers("*") == [], "procesos sin detener tras corregir"
 
 
 def test_untouched_lab_fails_cleanly(engine):

@@ -97,6 +97,33 @@ def test_leaked_container_is_removed(docker_client, tmp_path):
     assert left == []
 
 
+def test_tampering_with_the_grader_is_caught_and_undone(tmp_path):
+    """A notebook that rewrites a check (so it always passes) and drops a module into the
+    course package: the files come back as they were and the submission scores nothing."""
+    from course import REPO_ROOT
+    from grader import integrity
+
+    target = REPO_ROOT / "grader" / "labs" / "lab01.py"
+    planted = REPO_ROOT / "course" / "manipulado.py"
+    before = integrity.snapshot()
+    source = (f"from pathlib import Path\n"
+              f"p = Path({str(target)!r})\n"
+              "p.write_text(p.read_text().replace('assert ', 'assert True or '))\n"
+              f"Path({str(planted)!r}).write_text('PWNED = True')\n")
+    try:
+        result = grade(notebook(tmp_path, source))
+        assert result.execution.status == "manipulacion"
+        assert "grader/labs/lab01.py" in result.execution.message
+        assert "course/manipulado.py" in result.execution.message
+        assert result.score == 0 and not result.success
+        assert len(result.checks) == N_CHECKS
+        assert {c.status for c in result.checks} == {"failed"}
+        assert integrity.changes(before) == []  # restored by the grader itself
+        assert not planted.exists()
+    finally:
+        integrity.restore(before)  # never leave the repository altered, whatever happened
+
+
 def test_cli_reports_bad_input_in_spanish(tmp_path):
     def curso(*args):
         return subprocess.run([sys.executable, "-m", "course.cli", "corregir", *args],

@@ -8,7 +8,7 @@ import time
 import nbformat
 import pytest
 
-from course import REPO_ROOT
+from course import REPO_ROOT, processes, promstack
 from course import docker as cdocker
 from tests.conftest import engine_or_skip
 
@@ -47,12 +47,16 @@ def test_notebook_runs(notebook, engine, tmp_path):
     try:
         done = execute(notebook, out, engine=engine, run_id=run_id)
     finally:
+        processes.cleanup(run_id)
         if engine:
             cdocker.cleanup(run_id, quiet=True, since=started)
     assert done.returncode == 0, f"{notebook.name} falló:\n{done.stderr[-4000:]}"
     text = outputs_text(out)
     if not engine:
         assert "Celda omitida" in text and "Motor Docker" in text
+        if notebook.stem.startswith("08_") and promstack.binary("prometheus"):
+            # Without an engine, 15.8 still runs a real Prometheus: the local binaries.
+            assert "procesos locales" in text and "Objetivos de Prometheus" in text
 
 
 def test_start_notebook_reports_engine_honestly(tmp_path):

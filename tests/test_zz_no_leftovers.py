@@ -1,5 +1,10 @@
 """Runs last (file order): nothing labelled tema15.run or named t15-… may survive."""
+from course import processes
 from course.docker import NAME_PREFIX, RUN_LABEL
+
+
+def test_no_local_process_remains():
+    assert processes.leftovers("*") == [], "procesos del curso sin detener"
 
 
 def test_nothing_labelled_remains(docker_client):

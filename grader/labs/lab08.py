@@ -1,10 +1,13 @@
 """Lab 08 (15.8): the service's metrics module with a new business metric, a Prometheus
 scrape configuration, PromQL for the error ratio and the p95, and an alerting rule.
 
-Every check looks at reality: the grader builds the student's service, runs two
-containers of it on its own network (``catalogo-2`` with injected errors and latency),
-starts a real Prometheus with the student's configuration and rules, sends a known load
-and asks Prometheus (and the services' /metrics) what happened."""
+Every check looks at reality: the grader runs two copies of the student's service
+(``catalogo-2`` with injected errors and latency), starts a real Prometheus with the
+student's configuration and rules, sends a known load and asks Prometheus (and the
+services' /metrics) what happened. With a Docker engine the copies are containers of the
+student's image on their own network; without one (Binder) they are uvicorn processes
+and Prometheus is the local binary, which reads ``catalogo-1:8000`` in the student's
+configuration as the local address of that copy (course.promstack)."""
 from __future__ import annotations
 
 import random
@@ -19,8 +22,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from course import docker as cdocker
-from course import prom
-from grader.checks import check
+from course import prom, promstack
+from grader.checks import NotVerifiable, check
 
 SERVICE_WITHOUT = ("app/metrics.py",)   # the student writes the metrics module
 SUBMISSION_ROOT = "."                   # a directory submission holds service/ and prometheus/
@@ -101,7 +104,7 @@ def _rules_check(ctx) -> dict[str, tuple[int, str]]:
     """promtool check rules on every rule file: name → (exit code, output)."""
     def run():
         files = _rule_files(ctx)
-        return {name: prom.promtool("check", "rules", name, files=files, run=ctx.run_id)
+        return {name: _stack(ctx).promtool("check", "rules", name, files=files)
                 for name in files}
     return ctx.memo("rules_check", run)
 
@@ -119,42 +122,47 @@ def _loadable_files(ctx) -> dict[str, str]:
 def _config_check(ctx) -> tuple[int, str]:
     def run():
         files = {CONFIG: _config_text(ctx), **_loadable_files(ctx)}
-        return prom.promtool("check", "config", CONFIG, files=files, run=ctx.run_id)
+        return _stack(ctx).promtool("check", "config", CONFIG, files=files)
     return ctx.memo("config_check", run)
 
 
 # --- the running system -----------------------------------------------------------
 
 def _image(ctx) -> str:
-    def build():
-        assert (ctx.service_dir / "app" / "metrics.py").is_file(), (
-            "No hay service/app/metrics.py: el laboratorio debe escribir el módulo de métricas.")
-        try:
-            # run="": the builder stage is not named after this run, so the final cleanup
-            # never deletes a cached stage that other builds share (the final image still
-            # carries the run label).
-            report = cdocker.build(ctx.service_dir, f"{ctx.run_id}-lab08:corrector", run="",
-                                   extra_labels=cdocker.labels(ctx.run_id), quiet=True)
-        except cdocker.BuildFailed as exc:
-            raise AssertionError(f"La imagen del servicio no se construye: {exc}") from None
-        return report.tag
-    return ctx.memo("image", build)
+    assert (ctx.service_dir / "app" / "metrics.py").is_file(), (
+        "No hay service/app/metrics.py: el laboratorio debe escribir el módulo de métricas.")
+    try:
+        # run="": the builder stage is not named after this run, so the final cleanup
+        # never deletes a cached stage that other builds share (the final image still
+        # carries the run label).
+        report = cdocker.build(ctx.service_dir, f"{ctx.run_id}-lab08:corrector", run="",
+                               extra_labels=cdocker.labels(ctx.run_id), quiet=True)
+    except cdocker.BuildFailed as exc:
+        raise AssertionError(f"La imagen del servicio no se construye: {exc}") from None
+    return report.tag
 
 
-def _network(ctx):
-    return ctx.memo("network", lambda: prom.network(ctx.run_id, "lab08"))
+def _stack(ctx) -> promstack.Stack:
+    """Where the services and Prometheus run; grade() removes it all (containers or
+    processes) with the run, and the local scratch folder with the work dir."""
+    return ctx.memo("stack", lambda: promstack.open_stack(
+        ctx.run_id, service_dir=ctx.service_dir, scratch=ctx.workdir / ".prometheus"))
 
 
 def _services(ctx) -> dict[str, str]:
-    """alias → base URL of the two service containers (catalogo-2 with faults)."""
+    """alias → base URL of the two copies of the service (catalogo-2 with faults)."""
     def start():
-        image = _image(ctx)
+        stack = _stack(ctx)
+        if stack.kind == "docker":
+            stack.use_image(_image(ctx))
+        else:
+            assert (ctx.service_dir / "app" / "metrics.py").is_file(), (
+                "No hay service/app/metrics.py: el laboratorio debe escribir el módulo de métricas.")
         urls = {}
         for alias in ALIASES:
             env = FAULTS if alias == "catalogo-2" else {}
             try:
-                _, urls[alias] = prom.run_service(image, alias, net=_network(ctx), run=ctx.run_id,
-                                                  environment=env, timeout=45)
+                urls[alias] = stack.service(alias, env, timeout=45)
             except prom.NotReady as exc:
                 raise AssertionError("El servicio no arranca con tu app/metrics.py "
                                      f"(¿error al importarlo?):\n{exc}") from None
@@ -163,12 +171,17 @@ def _services(ctx) -> dict[str, str]:
 
 
 def _prometheus(ctx) -> prom.Prometheus:
+    if _stack(ctx).kind == "local" and "dns_sd_configs" in _config_text(ctx):
+        raise NotVerifiable(
+            "Tu configuración descubre los objetivos por DNS (dns_sd_configs) y aquí no hay "
+            "Docker: sin su red no existen esos nombres. La configuración es válida, pero el "
+            "scrape, las consultas y la alerta solo se pueden verificar en una máquina con Docker.")
+
     def start():
         code, output = _config_check(ctx)
         assert code == 0, f"Prometheus no acepta tu {CONFIG}:\n{output}"
         try:  # first: its ~5 s until the first scrape overlap the services' start
-            p = prom.start(_config_text(ctx), _loadable_files(ctx), net=_network(ctx),
-                           run=ctx.run_id, suffix="prometheus-lab08")
+            p = _stack(ctx).prometheus(_config_text(ctx), _loadable_files(ctx))
         except prom.NotReady as exc:
             raise AssertionError(str(exc)) from None
         _services(ctx)
@@ -313,7 +326,7 @@ def _describe(samples: list[prom.Sample]) -> str:
 
 # --- checks -----------------------------------------------------------------------
 
-@check("scrape.config_valida", points=1, needs=("docker",))
+@check("scrape.config_valida", points=1, needs=("prometheus",))
 def config_is_valid(ctx):
     """`prometheus.yml` es válido (promtool), con intervalos cortos y el job `catalogo`."""
     code, output = _config_check(ctx)
@@ -330,7 +343,7 @@ def config_is_valid(ctx):
     assert JOB in jobs, f"No hay ningún scrape_config con job_name: {JOB} (hay: {jobs or 'ninguno'})."
 
 
-@check("scrape.objetivos_up", points=2, needs=("docker",))
+@check("scrape.objetivos_up", points=2, needs=("prometheus",))
 def targets_up(ctx):
     """Prometheus, con tu configuración, raspa las dos instancias del servicio («up»)."""
     targets = _targets(ctx)
@@ -359,7 +372,7 @@ def queries_parse(ctx):
         "conservando la etiqueta le: sum by (le) (rate(…_bucket[1m])).")
 
 
-@check("promql.ratio_errores", points=2, needs=("docker",))
+@check("promql.ratio_errores", points=2, needs=("prometheus",))
 def error_ratio_is_right(ctx):
     """Tu consulta del ratio de errores da el valor correcto con una carga conocida."""
     expr = _queries(ctx)["ratio_errores"]
@@ -383,7 +396,7 @@ def error_ratio_is_right(ctx):
         "todas las peticiones.")
 
 
-@check("promql.p95", points=2, needs=("docker",))
+@check("promql.p95", points=2, needs=("prometheus",))
 def p95_is_right(ctx):
     """Tu consulta del p95 de latencia da el valor correcto con latencia inyectada."""
     expr = _queries(ctx)["latencia_p95"]
@@ -400,7 +413,7 @@ def p95_is_right(ctx):
         "Usa http_request_duration_seconds_bucket con rate() y sum by (le).")
 
 
-@check("alerta.valida", points=1, needs=("docker",))
+@check("alerta.valida", points=1, needs=("prometheus",))
 def alert_rules_valid(ctx):
     """El fichero de reglas pasa `promtool check rules` y define al menos una alerta."""
     checked = _rules_check(ctx)
@@ -415,7 +428,7 @@ def alert_rules_valid(ctx):
     assert alerts, "Las reglas son válidas pero ninguna es de alerta (falta «alert:»)."
 
 
-@check("alerta.dispara", points=2, needs=("docker",))
+@check("alerta.dispara", points=2, needs=("prometheus",))
 def alert_fires(ctx):
     """Tu alerta no salta con tráfico sano y se dispara (firing) al inyectar errores."""
     broken = [name for name, (code, _) in _rules_check(ctx).items() if code != 0]
@@ -433,7 +446,7 @@ def alert_fires(ctx):
         "¿El umbral es 0.05? ¿El «for» es corto (5s) en el laboratorio?")
 
 
-@check("metricas.tipos", points=2, needs=("docker",))
+@check("metricas.tipos", points=2, needs=("prometheus",))
 def metric_types(ctx):
     """/metrics expone las métricas pedidas con su tipo (`# TYPE`) y sus etiquetas."""
     base = _services(ctx)["catalogo-1"]
@@ -467,7 +480,7 @@ def metric_types(ctx):
                           "metrics.default(..., registry=tu_registro).")
 
 
-@check("metricas.negocio", points=2, needs=("docker",))
+@check("metricas.negocio", points=2, needs=("prometheus",))
 def business_metrics(ctx):
     """Las métricas de negocio cuentan lo que pasa: artículos creados y consultas por resultado."""
     base = _services(ctx)["catalogo-1"]
@@ -501,7 +514,7 @@ def business_metrics(ctx):
     assert not problems, "; ".join(problems) + "."
 
 
-@check("metricas.etiquetas_acotadas", points=2, needs=("docker",))
+@check("metricas.etiquetas_acotadas", points=2, needs=("prometheus",))
 def bounded_labels(ctx):
     """Ninguna etiqueta crece con el tráfico (ids de artículo, rutas en bruto)."""
     base = _services(ctx)["catalogo-1"]
