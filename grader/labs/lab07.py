@@ -155,7 +155,7 @@ def _start_and_probe(ctx) -> Run:
     pipelined = (None, None)
     try:
         with logs.serve(f"{SHIM_MODULE}:app", cwd=ctx.service_dir, pythonpath=[shim_dir],
-                        env={"JSON_LOGS": "true", "LOG_LEVEL": "INFO"}, timeout=40,
+                        env={"JSON_LOGS": "true", "LOG_LEVEL": "INFO", "ACCESS_LOG": "true"}, timeout=40,
                         prefix=f"{ctx.run_id}-lab07-logs-") as server:
             with httpx.Client(base_url=server.url, timeout=10, trust_env=False,
                               headers={"Connection": "close"}) as client:

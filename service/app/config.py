@@ -29,9 +29,9 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "production"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     json_logs: bool = True
-    # uvicorn's access line repeats what peticion_terminada says (plus its duration):
-    # ACCESS_LOG=false keeps one line per request.
-    access_log: bool = True
+    # uvicorn's access line repeats what peticion_terminada already says (which adds the
+    # duration), so by default a request costs one line; ACCESS_LOG=true brings it back.
+    access_log: bool = False
     database_url: str | None = None
     redis_url: str | None = None
     app_version: str = __version__

@@ -95,3 +95,6 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
         uvicorn_logger.propagate = True
         # Let LOG_LEVEL (the root level) decide for uvicorn too.
         uvicorn_logger.setLevel(logging.NOTSET)
+        # Enabled again: a dictConfig with disable_existing_loggers, or an earlier app
+        # with ACCESS_LOG=false (see main.py), may have switched it off.
+        uvicorn_logger.disabled = False

@@ -92,7 +92,7 @@ def test_console_logs_render_tracebacks(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_uvicorn_loggers_are_taken_over(capsys: pytest.CaptureFixture[str]) -> None:
     logging.config.dictConfig(LOGGING_CONFIG)  # what uvicorn does before importing the app
-    create_app()
+    create_app(Settings(access_log=True))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         assert logger.handlers == [] and logger.propagate, name
