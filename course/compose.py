@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import subprocess
 import threading
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from course import docker as cdocker
-from course import show
+from course import processes, show
 
 UP_TIMEOUT_S = 180
 COMMAND_TIMEOUT_S = 120
@@ -32,15 +31,11 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 
 
+free_port = processes.free_port  # for ${API_PORT:-8000} and friends in notebooks and tests
+
+
 class ComposeError(RuntimeError):
     """A ``docker compose`` command failed; the message says what and why (Spanish)."""
-
-
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now (for ``${API_PORT:-8000}``)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def find_file(folder: Path) -> Path | None:

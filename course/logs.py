@@ -28,23 +28,17 @@ from pathlib import Path
 from rich.markup import escape
 
 from course import show
+from course.processes import free_port
 
 # The service reads these; the caller's shell must not leak them into a demo or a grading.
-SETTINGS_VARIABLES = ("SERVICE_NAME", "ENVIRONMENT", "LOG_LEVEL", "JSON_LOGS", "DATABASE_URL",
-                      "REDIS_URL", "APP_VERSION", "FAULT_READINESS_FAIL", "FAULT_ERROR_RATE",
-                      "FAULT_EXTRA_LATENCY_MS")
+SETTINGS_VARIABLES = ("SERVICE_NAME", "ENVIRONMENT", "LOG_LEVEL", "JSON_LOGS", "ACCESS_LOG",
+                      "DATABASE_URL", "REDIS_URL", "APP_VERSION", "FAULT_READINESS_FAIL",
+                      "FAULT_ERROR_RATE", "FAULT_EXTRA_LATENCY_MS")
 STANDARD_COLUMNS = ("timestamp", "level", "logger", "event", "request_id")
 
 
 class ServerFailed(RuntimeError):
     """The app did not start (or did not answer) in time; the message has its output."""
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

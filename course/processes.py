@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ class NotReady(RuntimeError):
 
 
 def free_port() -> int:
+    """A TCP port nobody listens on right now on 127.0.0.1 (the OS picks it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -71,19 +72,29 @@ def spawn(name: str, command: Sequence[str], *, log_dir: Path, run: str | None =
     return Process(name, popen, log)
 
 
-def wait_http(process: Process, url: str, *, timeout: float = 40, expect: int = 200) -> None:
-    """Poll ``url`` until it answers ``expect``; fail early (with its log) if the process dies."""
+def poll_http(url: str, *, alive: Callable[[], bool], timeout: float = 40,
+              expect: int = 200) -> str | None:
+    """Poll ``url`` until it answers ``expect`` (return None) or ``alive()`` turns false or
+    the time runs out (return the last thing seen, for the error message)."""
     deadline = time.monotonic() + timeout
     last = "sin respuesta"
-    while time.monotonic() < deadline and process.alive():
+    while time.monotonic() < deadline and alive():
         try:
             response = httpx.get(url, timeout=2, trust_env=False)
             if response.status_code == expect:
-                return
+                return None
             last = f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             last = exc.__class__.__name__
         time.sleep(0.2)
+    return last
+
+
+def wait_http(process: Process, url: str, *, timeout: float = 40, expect: int = 200) -> None:
+    """Wait until ``url`` answers; fail early (with its log) if the process dies."""
+    last = poll_http(url, alive=process.alive, timeout=timeout, expect=expect)
+    if last is None:
+        return
     state = "en marcha" if process.alive() else f"terminado con código {process.popen.poll()}"
     raise NotReady(f"{process.name} no respondió en {url} ({last}; proceso {state}).\n"
                    f"--- últimas líneas de su registro ---\n{process.tail()}")

@@ -102,20 +102,13 @@ def _url(container, port: str) -> str:
 
 def wait_http(container, url: str, *, timeout: float = 40, expect: int = 200) -> None:
     """Poll ``url`` until it answers ``expect``; fail early (with logs) if the container dies."""
-    deadline = time.monotonic() + timeout
-    last = "sin respuesta"
-    while time.monotonic() < deadline:
+    def alive() -> bool:
         container.reload()
-        if container.status in ("exited", "dead"):
-            break
-        try:
-            response = httpx.get(url, timeout=2, trust_env=False)
-            if response.status_code == expect:
-                return
-            last = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            last = exc.__class__.__name__
-        time.sleep(0.25)
+        return container.status not in ("exited", "dead")
+
+    last = processes.poll_http(url, alive=alive, timeout=timeout, expect=expect)
+    if last is None:
+        return
     logs = container.logs(tail=25).decode(errors="replace")
     raise NotReady(f"{container.name} no respondió en {url} ({last}; estado: "
                    f"{container.status}).\n--- últimas líneas del registro ---\n{logs}")

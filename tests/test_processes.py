@@ -1,0 +1,53 @@
+"""Local processes of a run are found and stopped by their run id (course.processes), and a
+configuration written for the Docker network resolves to local addresses (course.promstack)."""
+import sys
+import time
+
+import pytest
+
+from course import processes, promstack
+from course import docker as cdocker
+
+
+def test_cleanup_stops_what_a_run_started_even_without_its_handle(tmp_path):
+    run = cdocker.new_run_id()
+    other = cdocker.new_run_id()
+    mine = processes.spawn("dormido", [sys.executable, "-c", "import time; time.sleep(600)"],
+                           log_dir=tmp_path, run=run)
+    theirs = processes.spawn("ajeno", [sys.executable, "-c", "import time; time.sleep(600)"],
+                             log_dir=tmp_path, run=other)
+    try:
+        assert processes.leftovers(run) == [mine.popen.pid]
+        assert processes.cleanup(run) == 1   # as after a kernel crash: only the run id is known
+        mine.popen.wait(timeout=10)
+        assert processes.leftovers(run) == []
+        assert theirs.alive()                 # another run's process is left alone
+    finally:
+        processes.cleanup(other)
+        theirs.popen.wait(timeout=10)
+
+
+def test_wait_http_reports_a_process_that_dies_with_its_log(tmp_path):
+    crash = processes.spawn("roto", [sys.executable, "-c", "print('sin configuración'); raise SystemExit(3)"],
+                            log_dir=tmp_path, run=cdocker.new_run_id())
+    started = time.monotonic()
+    with pytest.raises(processes.NotReady) as caught:
+        processes.wait_http(crash, f"http://127.0.0.1:{processes.free_port()}/", timeout=30)
+    assert time.monotonic() - started < 10  # it did not wait for the whole timeout
+    assert "terminado con código 3" in str(caught.value)
+    assert "sin configuración" in str(caught.value)
+
+
+def test_local_stack_resolves_container_names_like_the_docker_dns(tmp_path):
+    stack = promstack.LocalStack(cdocker.new_run_id(), tmp_path, scratch=tmp_path / "s")
+    config = ('targets: ["catalogo-1:8000", "catalogo-2:8000"]\n'
+              "alertmanagers: [alertmanager:9093]\n"
+              "keep: [localhost:8000, 10.0.0.1:8000, http://example.org:8000/x]\n"
+              "scrape_interval: 1s\n")
+    resolved = stack.resolve(config)
+    assert stack.address("catalogo-1") in resolved and stack.address("catalogo-2") in resolved
+    assert stack.address("alertmanager") in resolved
+    assert stack.address("catalogo-1") != stack.address("catalogo-2")
+    assert "localhost:8000" in resolved and "10.0.0.1:8000" in resolved
+    assert "example.org:8000" in resolved and "scrape_interval: 1s" in resolved
+    stack.close()
