@@ -3,10 +3,11 @@ and metrics, as a ratio measured in one run.
 
 The baseline is the service itself (same routes, dependencies and models) with the
 request-id middleware and the metrics middleware taken out and its logs at WARNING; the
-real service runs as its Dockerfile runs it (JSON logs at INFO: one line per request).
-Three more variants attribute the cost: ACCESS_LOG=true (uvicorn's access line as well),
-no INFO logs (middlewares only), and a minimal FastAPI app with the same routes and
-nothing else (what the dependencies and models cost, for reference).
+real service runs as its Dockerfile runs it (JSON logs at INFO: peticion_terminada and
+uvicorn's access line, two lines per request). Three more variants attribute the cost:
+ACCESS_LOG=false (one line per request), no INFO logs (middlewares only), and a minimal
+FastAPI app with the same routes and nothing else (what the dependencies and models
+cost, for reference).
 
 Run: .venv/bin/python bench/service_throughput.py   (no Docker needed; ~1 minute)
 
@@ -216,10 +217,10 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
         variants = {
             BASELINE: ("service_bare:app", tmp, silent,
                        {"LOG_LEVEL": "WARNING", "PYTHONPATH": str(service)}),
-            # as the Dockerfile runs it: JSON logs at INFO, one line per request
+            # as the Dockerfile runs it: JSON logs at INFO, uvicorn's access line on
             REAL: ("app.main:app", service, [], json_info),
-            "real con ACCESS_LOG=true": ("app.main:app", service, [],
-                                         {**json_info, "ACCESS_LOG": "true"}),
+            "real con ACCESS_LOG=false": ("app.main:app", service, [],
+                                          {**json_info, "ACCESS_LOG": "false"}),
             "real sin logs INFO": ("app.main:app", service, [],
                                    {"JSON_LOGS": "true", "LOG_LEVEL": "WARNING"}),
             "FastAPI mínimo (mismas rutas)": ("bare_app:app", tmp, silent, {}),

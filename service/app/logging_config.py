@@ -60,6 +60,9 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
+        # Safe to cache: output and levels live in the stdlib handler and loggers, which a
+        # new call to this function reconfigures; the processor chain is always the same.
+        cache_logger_on_first_use=True,
     )
 
     # ConsoleRenderer formats exceptions itself; JSON needs them as a string field.

@@ -34,8 +34,12 @@ class RequestIdMiddleware:
         # A pipelined request's task is created inside the previous request's `send` and
         # copies its context: start clean so nothing the previous handler bound leaks in.
         structlog.contextvars.clear_contextvars()
+        client = scope.get("client")  # (host, port); None over some transports
         structlog.contextvars.bind_contextvars(
-            request_id=request_id, http_method=scope["method"], http_path=scope["path"]
+            request_id=request_id,
+            http_method=scope["method"],
+            http_path=scope["path"],
+            client_ip=client[0] if client else None,
         )
         status_code = 500
         started = time.perf_counter()

@@ -76,7 +76,7 @@ def run_real_uvicorn(**env: str) -> list[dict]:
 
 
 def test_real_uvicorn_logs_json_with_request_id() -> None:
-    records = run_real_uvicorn(ACCESS_LOG="true")
+    records = run_real_uvicorn()
     access = [r for r in records if r["logger"] == "uvicorn.access" and "/items/1" in r["event"]]
     assert len(access) == 1
     assert access[0]["request_id"] == "abc123"
@@ -86,11 +86,12 @@ def test_real_uvicorn_logs_json_with_request_id() -> None:
     assert "servicio_detenido" in events
 
 
-def test_by_default_one_line_per_request() -> None:
-    records = run_real_uvicorn()
+def test_access_log_off_leaves_one_line_per_request() -> None:
+    records = run_real_uvicorn(ACCESS_LOG="false")
     mine = [r for r in records if r.get("request_id") == "abc123"]
     assert [r["event"] for r in mine] == ["peticion_terminada"]
     assert mine[0]["status_code"] == 200 and mine[0]["http_path"] == "/items/1"
+    assert mine[0]["client_ip"] == "127.0.0.1"
     assert "Application startup complete." in [r["event"] for r in records]  # uvicorn.error stays
 
 
