@@ -82,7 +82,9 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
             execution = runner.execute(
                 notebook, workdir, {"workdir": str(workdir), "run_id": run_id, **extra},
                 cell_timeout=cell_timeout, total_timeout=total_timeout,
-                env={"TEMA15_RUN_ID": run_id})
+                # Every process the notebook starts inherits the run id in its environment,
+                # so the cleanup below finds even one that left the kernel's process group.
+                env={"TEMA15_RUN_ID": run_id, processes.RUN_ENV: run_id})
             tampered = integrity.changes(before)
             if tampered:
                 integrity.restore(before)  # so that later gradings use the real grader

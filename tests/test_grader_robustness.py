@@ -97,6 +97,19 @@ def test_leaked_container_is_removed(docker_client, tmp_path):
     assert left == []
 
 
+def test_detached_process_is_stopped(tmp_path):
+    """A process that leaves the kernel's process group (a server started with setsid and
+    never stopped) still carries the run id in its environment, and the cleanup stops it."""
+    from course import processes
+
+    source = ("import subprocess, sys\n"
+              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], "
+              "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)")
+    result = grade(notebook(tmp_path, source))
+    assert result.execution.status == "ok"
+    assert processes.leftovers(result.run_id) == []
+
+
 def test_tampering_with_the_grader_is_caught_and_undone(tmp_path):
     """A notebook that rewrites a check (so it always passes) and drops a module into the
     course package: the files come back as they were and the submission scores nothing."""
