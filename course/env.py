@@ -96,7 +96,8 @@ def _cluster(kubectl_ok: bool) -> Capability:
 
 def _prometheus(docker_ok: bool) -> Capability:
     how = ("Con Docker el curso arranca Prometheus en un contenedor; sin Docker instala el "
-           "binario (`apt-get install prometheus`, o la descarga oficial).")
+           "binario y el de Alertmanager (`apt-get install prometheus prometheus-alertmanager`, "
+           "o las descargas oficiales).")
     out = _run("prometheus", "--version")
     if out:
         return Capability("prometheus", "Prometheus", True, f"binario: {out.splitlines()[0]}", how)

@@ -51,7 +51,8 @@ def backend() -> str:
         return "docker"
     if binary("prometheus"):
         return "local"
-    raise Unavailable("No hay motor Docker ni binario de Prometheus: " + env.get("prometheus").how)
+    raise Unavailable("No hay motor Docker ni binario de Prometheus: "
+                      + env.get("prometheus").how_to)
 
 
 def open_stack(run: str | None = None, *, service_dir: Path | None = None,

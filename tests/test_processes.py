@@ -51,3 +51,15 @@ def test_local_stack_resolves_container_names_like_the_docker_dns(tmp_path):
     assert "localhost:8000" in resolved and "10.0.0.1:8000" in resolved
     assert "example.org:8000" in resolved and "scrape_interval: 1s" in resolved
     stack.close()
+
+
+def test_without_engine_or_binaries_the_reason_is_given(monkeypatch):
+    monkeypatch.delenv(promstack.BACKEND_ENV, raising=False)
+    monkeypatch.setattr(promstack.env, "has", lambda key: False)
+    monkeypatch.setattr(promstack, "binary", lambda name: None)
+    with pytest.raises(promstack.Unavailable) as caught:
+        promstack.backend()
+    assert "No hay motor Docker ni binario de Prometheus" in str(caught.value)
+    assert "apt-get install prometheus prometheus-alertmanager" in str(caught.value)
+    monkeypatch.setenv(promstack.BACKEND_ENV, "local")  # forcing a backend wins
+    assert promstack.backend() == "local"
