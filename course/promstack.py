@@ -84,7 +84,7 @@ class Stack:
         self.close()
 
     def address(self, alias: str) -> str:
-        """host:port where Prometheus reaches ``alias`` (a service, 'prometheus', 'alertmanager')."""
+        """host:port where Prometheus reaches ``alias`` (a service, prometheus, alertmanager)."""
         raise NotImplementedError
 
     def service(self, alias: str, environment: Mapping[str, str] | None = None,
@@ -212,8 +212,10 @@ class LocalStack(Stack):
     def _need(self, name: str) -> str:
         path = binary(name)
         if path is None:
+            alerting = name in ("alertmanager", "amtool")
+            package = "prometheus-alertmanager" if alerting else "prometheus"
             raise Unavailable(f"No encuentro el binario «{BINARIES[name][0]}» en el PATH "
-                              f"(apt-get install {'prometheus-alertmanager' if name in ('alertmanager', 'amtool') else 'prometheus'}).")
+                              f"(apt-get install {package}).")
         return path
 
     def service(self, alias: str, environment: Mapping[str, str] | None = None,

@@ -47,7 +47,8 @@ class Entry:
         return {
             "estudiante": self.student, "entrega": self.submission.name,
             "lab": r.lab if r else "", "puntuacion": f"{r.score:.4f}" if r else "",
-            "obtenidos": r.passed_points if r else "", "verificables": r.verifiable_points if r else "",
+            "obtenidos": r.passed_points if r else "",
+            "verificables": r.verifiable_points if r else "",
             "totales": r.total_points if r else "", "ejecucion": r.execution.status if r else "",
             "estado": self.state, "segundos": f"{self.seconds:.1f}",
             "motivo": self.problem or (r.execution.message if r and not r.execution.ok else ""),
@@ -169,7 +170,8 @@ def summary_markdown(entries: list[Entry]) -> str:
         if unverifiable != {0}:
             lines.append("- Hay comprobaciones que no se pudieron verificar en esta máquina: la "
                          "puntuación es sobre los puntos verificables (ver cada informe).")
-    lines += ["", "| Estudiante | Puntuación | Puntos | Ejecución | Motivo |", "|---|---|---|---|---|"]
+    lines += ["", "| Estudiante | Puntuación | Puntos | Ejecución | Motivo |",
+              "|---|---|---|---|---|"]
     for e in entries:
         r = e.result
         if r is None:
@@ -204,7 +206,8 @@ def plot_scores(entries: list[Entry], path: Path) -> None:
     ax.set_xlabel("Puntuación (% de los puntos verificables)")
     ax.set_ylabel("Entregas")
     missing = len(entries) - len(scores)
-    ax.set_title(f"{len(scores)} entregas corregidas" + (f", {missing} sin corregir" if missing else ""))
+    ax.set_title(f"{len(scores)} entregas corregidas"
+                 + (f", {missing} sin corregir" if missing else ""))
     ax.yaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -157,7 +157,8 @@ def _services(ctx) -> dict[str, str]:
             stack.use_image(_image(ctx))
         else:
             assert (ctx.service_dir / "app" / "metrics.py").is_file(), (
-                "No hay service/app/metrics.py: el laboratorio debe escribir el módulo de métricas.")
+                "No hay service/app/metrics.py: el laboratorio debe escribir el módulo de "
+                "métricas.")
         urls = {}
         for alias in ALIASES:
             env = FAULTS if alias == "catalogo-2" else {}
@@ -175,7 +176,8 @@ def _prometheus(ctx) -> prom.Prometheus:
         raise NotVerifiable(
             "Tu configuración descubre los objetivos por DNS (dns_sd_configs) y aquí no hay "
             "Docker: sin su red no existen esos nombres. La configuración es válida, pero el "
-            "scrape, las consultas y la alerta solo se pueden verificar en una máquina con Docker.")
+            "scrape, las consultas y la alerta solo se pueden verificar en una máquina con "
+            "Docker.")
 
     def start():
         code, output = _config_check(ctx)
