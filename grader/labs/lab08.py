@@ -129,8 +129,6 @@ def _config_check(ctx) -> tuple[int, str]:
 # --- the running system -----------------------------------------------------------
 
 def _image(ctx) -> str:
-    assert (ctx.service_dir / "app" / "metrics.py").is_file(), (
-        "No hay service/app/metrics.py: el laboratorio debe escribir el módulo de métricas.")
     try:
         # run="": the builder stage is not named after this run, so the final cleanup
         # never deletes a cached stage that other builds share (the final image still
@@ -152,13 +150,11 @@ def _stack(ctx) -> promstack.Stack:
 def _services(ctx) -> dict[str, str]:
     """alias → base URL of the two copies of the service (catalogo-2 with faults)."""
     def start():
+        assert (ctx.service_dir / "app" / "metrics.py").is_file(), (
+            "No hay service/app/metrics.py: el laboratorio debe escribir el módulo de métricas.")
         stack = _stack(ctx)
         if stack.kind == "docker":
             stack.use_image(_image(ctx))
-        else:
-            assert (ctx.service_dir / "app" / "metrics.py").is_file(), (
-                "No hay service/app/metrics.py: el laboratorio debe escribir el módulo de "
-                "métricas.")
         urls = {}
         for alias in ALIASES:
             env = FAULTS if alias == "catalogo-2" else {}
