@@ -111,13 +111,29 @@ def _run_of(pid: int) -> str | None:
     return None
 
 
+def _ancestors() -> set[int]:
+    """This process and its parents: a notebook graded with the run id in its environment
+    must never stop its own kernel (or papermill) when it cleans up its run."""
+    chain, pid = set(), os.getpid()
+    while pid > 1 and pid not in chain:
+        chain.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return chain
+
+
 def leftovers(run: str = "*") -> list[int]:
-    """PIDs of live processes started for ``run`` ("*": any run). Linux only (/proc)."""
+    """PIDs of live processes started for ``run`` ("*": any run), never this process or
+    one of its parents. Linux only (/proc); elsewhere, an empty list."""
+    mine = _ancestors()
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
-        owner = _run_of(int(entry.name))
-        if owner is not None and (run == "*" or owner == run) and int(entry.name) != os.getpid():
-            found.append(int(entry.name))
+        pid = int(entry.name)
+        owner = _run_of(pid)
+        if owner is not None and (run == "*" or owner == run) and pid not in mine:
+            found.append(pid)
     return found
 
 

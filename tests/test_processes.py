@@ -1,5 +1,7 @@
 """Local processes of a run are found and stopped by their run id (course.processes), and a
 configuration written for the Docker network resolves to local addresses (course.promstack)."""
+import os
+import subprocess
 import sys
 import time
 
@@ -63,3 +65,21 @@ def test_without_engine_or_binaries_the_reason_is_given(monkeypatch):
     assert "apt-get install prometheus prometheus-alertmanager" in str(caught.value)
     monkeypatch.setenv(promstack.BACKEND_ENV, "local")  # forcing a backend wins
     assert promstack.backend() == "local"
+
+
+def test_cleanup_never_stops_its_own_parents(tmp_path):
+    """A graded notebook runs with the run id in its environment; when it cleans up its run
+    it stops its servers, not its own kernel or papermill."""
+    run = cdocker.new_run_id()
+    code = ("import sys, time\n"
+            "from course import processes\n"
+            "from pathlib import Path\n"
+            "child = processes.spawn('hijo', [sys.executable, '-c', 'import time; time.sleep(300)'],"
+            f" log_dir=Path({str(tmp_path)!r}), run={run!r})\n"
+            f"print(processes.cleanup({run!r}))\n"
+            "child.popen.wait(timeout=10)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, processes.RUN_ENV: run})
+    assert done.returncode == 0, done.stderr   # it survived its own cleanup
+    assert done.stdout.strip() == "1"          # and stopped its child
+    assert processes.leftovers(run) == []
