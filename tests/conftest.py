@@ -19,6 +19,15 @@ def engine_or_skip() -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture
+def graded_as_on_binder(monkeypatch):
+    """For labs that create nothing in Docker (lab07): grade as on Binder (no engine), so
+    the grader skips its Docker cleanup, which has nothing to remove there and would only
+    make these tests depend on other runs' images."""
+    real = env.has
+    monkeypatch.setattr(env, "has", lambda key: False if key == "docker" else real(key))
+
+
 @pytest.fixture(scope="session")
 def docker_client():
     engine_or_skip()

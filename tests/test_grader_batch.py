@@ -13,17 +13,14 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course import REPO_ROOT, env
+from course import REPO_ROOT
 from grader import batch
 
 SOLUTION = REPO_ROOT / "solutions" / "lab07_logging.ipynb"
 LAB = REPO_ROOT / "labs" / "lab07_logging.ipynb"
 
 
-@pytest.fixture(autouse=True)
-def graded_as_on_binder(monkeypatch):
-    real = env.has
-    monkeypatch.setattr(env, "has", lambda key: False if key == "docker" else real(key))
+pytestmark = pytest.mark.usefixtures("graded_as_on_binder")  # see tests/conftest.py
 
 
 def write_class(folder):

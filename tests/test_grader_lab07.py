@@ -6,7 +6,7 @@ runs the student's service with uvicorn as a child process."""
 import nbformat
 import pytest
 
-from course import REPO_ROOT, env
+from course import REPO_ROOT
 from tests.conftest import assert_full_marks
 from grader.grade import grade
 
@@ -14,13 +14,7 @@ SOLUTION = REPO_ROOT / "solutions" / "lab07_logging.ipynb"
 LAB = REPO_ROOT / "labs" / "lab07_logging.ipynb"
 
 
-@pytest.fixture(autouse=True)
-def graded_as_on_binder(monkeypatch):
-    """Lab 07 creates nothing in Docker, so grade it as on Binder (no engine): the
-    grader then skips its Docker cleanup, which has nothing to remove here and would
-    only make these tests depend on other runs' images."""
-    real = env.has
-    monkeypatch.setattr(env, "has", lambda key: False if key == "docker" else real(key))
+pytestmark = pytest.mark.usefixtures("graded_as_on_binder")  # see tests/conftest.py
 
 
 def solution_file(variable: str) -> str:
