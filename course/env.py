@@ -77,21 +77,38 @@ def _binary(key: str, name: str, cmd: tuple[str, ...], how: str) -> Capability:
     return Capability(key, name, False, f"`{cmd[0]}` {where}", how)
 
 
-def _cluster(kubectl_ok: bool) -> Capability:
-    how = ("Crea un clúster local con `kind create cluster --name tema15` "
-           "(necesita Docker y kind) y comprueba con `kubectl cluster-info`.")
-    if not kubectl_ok and not os.path.exists(os.path.expanduser("~/.kube/config")) \
-            and not os.environ.get("KUBECONFIG"):
-        return Capability("cluster", "Clúster Kubernetes", False, "sin kubeconfig", how)
-    try:
-        from kubernetes import client, config
+def _cluster() -> tuple[Capability, Capability]:
+    """The ``cluster`` capability (any Kubernetes API: kind or the local control plane)
+    and ``pods`` (containers really run in pods: kind or a real cluster)."""
+    from course import k8s
 
-        config.load_kube_config()
-        version = client.VersionApi().get_code(_request_timeout=3)
-    except Exception as exc:
-        reason = str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__
-        return Capability("cluster", "Clúster Kubernetes", False, f"no alcanzable ({reason})", how)
-    return Capability("cluster", "Clúster Kubernetes", True, f"Kubernetes {version.git_version}", how)
+    cluster = k8s.find()
+    pods_how = ("Hace falta un clúster con nodos reales: kind (`curso cluster crear` con kind "
+                "instalado) o el tuyo con TEMA15_KUBE_CONTEXT. En el plano de control local "
+                "los pods no ejecutan contenedores: no hay tráfico ni logs de pods.")
+    if cluster is None:
+        reason = k8s.why_none()
+        return (Capability("cluster", "Clúster Kubernetes", False, reason, k8s.HOW_TO),
+                Capability("pods", "Pods con contenedores", False, "sin clúster", pods_how))
+    detail = f"{cluster.description}; Kubernetes {cluster.version}"
+    pods_detail = ("sí (nodos reales)" if cluster.pods else
+                   "no: nodos simulados por kwok, los pods no ejecutan contenedores")
+    return (Capability("cluster", "Clúster Kubernetes", True, detail, k8s.HOW_TO),
+            Capability("pods", "Pods con contenedores", cluster.pods, pods_detail, pods_how))
+
+
+def _local_control_plane() -> Capability:
+    from course import k8s
+
+    how = ("`bash scripts/install_k8s.sh` compila una vez kube-apiserver, "
+           "kube-controller-manager y kube-scheduler desde los módulos oficiales de Go, kwok y "
+           f"etcd, y los guarda en {k8s.BIN_DIR} (necesita Go ≥ 1.25; en Linux).")
+    found, missing = k8s.local_binaries()
+    if missing:
+        return Capability("kwok", "Plano de control local (kwok)", False,
+                          f"faltan {', '.join(missing)}", how)
+    return Capability("kwok", "Plano de control local (kwok)", True,
+                      f"binarios de Kubernetes {k8s.K8S_VERSION} en {k8s.BIN_DIR}", how)
 
 
 def _prometheus(docker_ok: bool) -> Capability:
@@ -129,8 +146,10 @@ def _binder() -> Capability:
 @lru_cache(maxsize=1)
 def detect() -> dict[str, Capability]:
     """Detect every capability once per process (``refresh()`` forgets the result)."""
+    from course import k8s
+
     docker_cap = _docker()
-    kubectl = _kubectl()
+    cluster, pods = _cluster()
     caps = [
         docker_cap,
         _plugin("compose", "Docker Compose v2", ("compose", "version", "--short"),
@@ -139,10 +158,13 @@ def detect() -> dict[str, Capability]:
                 "Viene con Docker Desktop; en Linux instala el plugin `docker-buildx`."),
         _binary("kind", "kind", ("kind", "version"),
                 "Instala kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)."),
-        kubectl,
-        _cluster(kubectl.available),
-        _binary("helm", "Helm", ("helm", "version", "--short"),
-                "Instala Helm (https://helm.sh/docs/intro/install/)."),
+        _kubectl(),
+        _binary("helm", "Helm", (k8s.tool("helm") or "helm", "version", "--short"),
+                "`make setup` instala Helm 4 fijado en .venv/bin (Linux x86-64); en otras "
+                "plataformas, https://helm.sh/docs/intro/install/ (versión 4)."),
+        _local_control_plane(),
+        cluster,
+        pods,
         _prometheus(docker_cap.available),
         _registry(),
         _binder(),
@@ -151,8 +173,11 @@ def detect() -> dict[str, Capability]:
 
 
 def _kubectl() -> Capability:
-    how = "Instala kubectl (https://kubernetes.io/docs/tasks/tools/)."
-    out = _run("kubectl", "version", "--client=true", "-o", "json")
+    from course import k8s
+
+    how = ("`make setup` instala kubectl 1.35 fijado en .venv/bin (Linux x86-64); en otras "
+           "plataformas, https://kubernetes.io/docs/tasks/tools/ (1.34–1.36).")
+    out = _run(k8s.tool("kubectl") or "kubectl", "version", "--client=true", "-o", "json")
     if not out:
         return Capability("kubectl", "kubectl", False, "`kubectl` no está en el PATH", how)
     try:
