@@ -159,34 +159,30 @@ class Cluster:
                 check: bool = True, echo: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
         """Run kubectl against this cluster; with ``echo`` print the command and its output
         as an operator would see them in a terminal."""
-        cmd = [tool("kubectl") or "kubectl", *self._context_args(), *args]
-        if namespace:
-            cmd += ["-n", namespace]
-        return self._echoed(cmd, input, check, echo, timeout)
+        extra = ["-n", namespace] if namespace else []
+        return run_tool("kubectl", *self._context_args(), *args, *extra, env=self.env(),
+                        input=input, check=check, echo=echo, timeout=timeout,
+                        hide=self._context_args())
 
     def helm(self, *args: str, namespace: str | None = None, check: bool = True,
              echo: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        cmd = [tool("helm") or "helm", *args]
-        if self.context:
-            cmd += ["--kube-context", self.context]
-        if namespace:
-            cmd += ["--namespace", namespace]
-        return self._echoed(cmd, None, check, echo, timeout)
+        extra = ["--kube-context", self.context] if self.context else []
+        extra += ["--namespace", namespace] if namespace else []
+        return run_tool("helm", *args, *extra, env=self.env(), check=check, echo=echo,
+                        timeout=timeout, hide=extra[:2] if self.context else [])
 
-    def _echoed(self, cmd, input, check, echo, timeout) -> subprocess.CompletedProcess:
-        shown = [a for a in _short(cmd) if a not in self._context_args()]
-        if echo:
-            show.console.print(f"[bold]$ {' '.join(shown)}[/bold]", highlight=False)
-        result = _run(cmd, env=self.env(), input=input, timeout=timeout, check=False)
-        if echo:
-            text = (result.stdout + result.stderr).rstrip()
-            if text:
-                print(text)
-        if check and result.returncode != 0:
-            detail = (result.stderr or result.stdout).strip()[-3000:]
-            raise CommandFailed(f"`{' '.join(shown)}` falló (código {result.returncode}):\n{detail}",
-                                result)
-        return result
+    def load_image(self, tag: str) -> bool:
+        """Make a locally built image available to the cluster's nodes, without a registry.
+        kind: `kind load docker-image`; local control plane: nothing to do (no container
+        runs, nothing is pulled); a cluster of your own: push it to a registry it can reach."""
+        if self.provider == KIND:
+            run_tool("kind", "load", "docker-image", tag, "--name", self.name, env=self.env(),
+                     timeout=300)
+            return True
+        if self.provider == LOCAL:
+            return True
+        show.warn(f"Con tu propio clúster, publica {tag} en un registro que alcancen sus nodos.")
+        return False
 
     def api(self):
         """A ``kubernetes.client.ApiClient`` for this cluster (the Python client)."""
@@ -194,12 +190,13 @@ class Cluster:
 
         return config.new_client_from_config(config_file=str(self.kubeconfig), context=self.context)
 
-    def namespace(self, run: str | None = None) -> str:
-        """Create (or reuse) the run's namespace ``t15-<run>``, labelled with the run id."""
+    def namespace(self, run: str | None = None, suffix: str = "") -> str:
+        """Create (or reuse) the run's namespace ``t15-<run>[-suffix]``, labelled with the
+        run id so that ``cleanup(run)`` deletes it."""
         from course import docker as cdocker
 
         run = run or cdocker.run_id()
-        name = run if run.startswith("t15-") else f"t15-{run}"
+        name = (run if run.startswith("t15-") else f"t15-{run}") + (f"-{suffix}" if suffix else "")
         manifest = {"apiVersion": "v1", "kind": "Namespace",
                     "metadata": {"name": name, "labels": {RUN_LABEL: run}}}
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest), echo=False)
@@ -217,6 +214,38 @@ class Cluster:
             self.kubectl("delete", "namespace", *names, f"--wait={str(wait).lower()}",
                          "--ignore-not-found", echo=False, timeout=120)
         return names
+
+
+def run_tool(name: str, *args: str, env: dict | None = None, input: str | None = None,
+             check: bool = True, echo: bool = True, timeout: float = 180,
+             hide: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run kubectl, helm or kind (the pinned ones first). With ``echo``, print the command
+    (minus ``hide``) and its output, as a terminal would show them."""
+    cmd = [tool(name) or name, *args]
+    shown = [a for a in _short(cmd) if a not in (hide or [])]
+    if echo:
+        show.console.print(f"[bold]$ {' '.join(shown)}[/bold]", highlight=False)
+    result = _run(cmd, env=env or {**os.environ, "PATH": tools_path()}, input=input,
+                  timeout=timeout, check=False)
+    if echo:
+        text = (result.stdout + result.stderr).rstrip()
+        if text:
+            print(text)
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()[-3000:]
+        raise CommandFailed(f"`{' '.join(shown)}` falló (código {result.returncode}):\n{detail}",
+                            result)
+    return result
+
+
+def helm(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """helm without a cluster (create, lint, template, show): works in static mode."""
+    return run_tool("helm", *args, **kwargs)
+
+
+def kubectl(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """kubectl without a cluster (kustomize, --dry-run=client): works in static mode."""
+    return run_tool("kubectl", *args, **kwargs)
 
 
 # --- finding a cluster -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 
 from course import docker as cdocker
-from course import env, processes
+from course import env, k8s, processes
 from course import lab as course_lab
 from grader import checks, integrity, runner
 from grader.context import GradingContext
@@ -97,6 +97,7 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
     finally:
         notify("Limpiando lo que creó la entrega…")
         processes.cleanup(run_id)  # local servers (no-Docker backends), even if it crashed
+        k8s.cleanup(run_id)        # its namespaces, and the cluster if this run created it
         if env.has("docker"):
             cdocker.cleanup(run_id, quiet=True, since=started_at)
         if not keep_workdir:
