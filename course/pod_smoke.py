@@ -20,6 +20,9 @@ from course import docker as cdocker
 from course import show
 
 
+PROBE_AFTER_UP_S = 8
+
+
 class PodSpecError(ValueError):
     """The rendered objects do not hold what this check needs (Spanish message)."""
 
@@ -161,8 +164,11 @@ def run(objects: list[dict], *, image: str | None = None, name: str | None = Non
                      for k, v in (c.attrs["NetworkSettings"]["Ports"] or {}).items() if v}
         deadline = time.monotonic() + timeout
         for kind, spec in probes:
-            # Startup shares the whole budget; each later probe gets at least a few seconds.
-            probe_deadline = max(deadline, time.monotonic() + 5)
+            # Until one probe succeeds, the start-up of the app counts against the whole
+            # budget; once it answered, a probe that still fails gets a few seconds only.
+            up = any(p.ok for p in report.probes)
+            probe_deadline = time.monotonic() + PROBE_AFTER_UP_S if up else \
+                max(deadline, time.monotonic() + PROBE_AFTER_UP_S)
             report.probes.append(_probe(kind, spec, container, published, c, probe_deadline))
         c.reload()
         report.running = c.status == "running"

@@ -19,6 +19,41 @@ def engine_or_skip() -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def k8s_cluster():
+    """The Kubernetes cluster of the course: the one in use, or the local control plane
+    (or kind) started for this test session and deleted at its end. Skipped with the
+    reason when none can be had; a failure in CI (TEMA15_REQUIERE_CLUSTER)."""
+    from course import k8s
+
+    cluster, created = k8s.find(), False
+    if cluster is None and k8s.can_create():
+        # No owner: a test that cleans up every run ("*") must not delete it midway.
+        cluster, created = k8s.create(progress=False), True
+    if cluster is None:
+        reason = f"sin clúster Kubernetes ({k8s.why_none()})"
+        if os.environ.get("TEMA15_REQUIERE_CLUSTER"):
+            pytest.fail(f"TEMA15_REQUIERE_CLUSTER está activo pero hay {reason}")
+        pytest.skip(reason)
+    env.refresh()
+    yield cluster
+    if created:
+        k8s.delete(progress=False)
+
+
+@pytest.fixture
+def without(monkeypatch):
+    """``without("cluster", "docker")``: grade as if those capabilities were missing
+    (their checks are skipped), e.g. to test the static checks quickly."""
+    def hide(*keys: str) -> None:
+        caps = dict(env.detect())
+        for key in keys:
+            cap = caps[key]
+            caps[key] = env.Capability(cap.key, cap.name, False, "oculto por la prueba", cap.how_to)
+        monkeypatch.setattr(env, "detect", lambda: caps)
+    return hide
+
+
 @pytest.fixture
 def graded_as_on_binder(monkeypatch):
     """For labs that create nothing in Docker (lab07): grade as on Binder (no engine), so

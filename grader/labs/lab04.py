@@ -436,7 +436,8 @@ def dev_overlay(ctx):
     assert image == f"catalogo:{DEV['tag']}", f"La imagen de dev es {image}."
     _, env = _kconfig(objects, dep)
     assert env.get("LOG_LEVEL") == DEV["log_level"] and env.get("ENVIRONMENT") == DEV["environment"], (
-        f"En dev: LOG_LEVEL={env.get('LOG_LEVEL')}, ENVIRONMENT={env.get('ENVIRONMENT')}.")
+        f"En dev: LOG_LEVEL={env.get('LOG_LEVEL')}, ENVIRONMENT={env.get('ENVIRONMENT')}; se "
+        f"esperan {DEV['log_level']} y {DEV['environment']}.")
 
 
 @check("kustomize.diferencias", points=1, needs=("kubectl",))
@@ -467,6 +468,12 @@ def _differences(a, b, path="") -> list[str]:
         out = []
         for key in set(a) | set(b):
             out += _differences(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            key = x.get("name", i) if isinstance(x, dict) else i
+            out += _differences(x, y, f"{path}[{key}]")
         return out
     return [] if a == b else [path or "(raíz)"]
 
