@@ -8,18 +8,21 @@ import time
 import nbformat
 import pytest
 
-from course import REPO_ROOT, processes, promstack
+from course import REPO_ROOT, k8s, processes, promstack
 from course import docker as cdocker
 from tests.conftest import engine_or_skip
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NO_ENGINE = "unix:///nonexistent/tema15/docker.sock"
+CLUSTER_NOTEBOOKS = ("04_",)   # their `%%requires cluster` cells must all run here
 
 
-def execute(notebook, out, *, engine: bool, run_id: str):
+def execute(notebook, out, *, engine: bool, run_id: str, cluster: bool = True):
     env = {**os.environ, "TEMA15_RUN_ID": run_id, "COLUMNS": "120"}
     if not engine:
         env["DOCKER_HOST"] = NO_ENGINE
+    if not cluster:
+        env["TEMA15_CLUSTER"] = "ninguno"
     return subprocess.run(
         [sys.executable, "-m", "papermill", str(notebook), str(out), "--cwd",
          str(notebook.parent), "--execution-timeout", "900", "--no-progress-bar"],
@@ -38,9 +41,12 @@ def outputs_text(path) -> str:
 
 @pytest.mark.parametrize("engine", [True, False], ids=["con-motor", "sin-motor"])
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(notebook, engine, tmp_path):
+def test_notebook_runs(notebook, engine, tmp_path, request):
     if engine:
         engine_or_skip()
+    needs_cluster = notebook.stem.startswith(CLUSTER_NOTEBOOKS)
+    if needs_cluster:
+        request.getfixturevalue("k8s_cluster")
     run_id = cdocker.new_run_id()
     out = tmp_path / notebook.name
     started = time.time()
@@ -48,10 +54,16 @@ def test_notebook_runs(notebook, engine, tmp_path):
         done = execute(notebook, out, engine=engine, run_id=run_id)
     finally:
         processes.cleanup(run_id)
+        k8s.cleanup(run_id)
         if engine:
             cdocker.cleanup(run_id, quiet=True, since=started)
     assert done.returncode == 0, f"{notebook.name} falló:\n{done.stderr[-4000:]}"
     text = outputs_text(out)
+    if needs_cluster:
+        # Every cluster cell ran; only those that need containers in pods may be skipped.
+        assert "Clúster Kubernetes:" not in text and "Sin clúster" not in text
+        if not k8s.find().pods:
+            assert "Pods con contenedores" in text
     if not engine:
         assert "Celda omitida" in text and "Motor Docker" in text
         if notebook.stem.startswith("08_") and promstack.binary("prometheus"):
@@ -69,3 +81,20 @@ def test_start_notebook_reports_engine_honestly(tmp_path):
     assert "no responde" in text
     assert text.count("Celda omitida") >= 3  # the docker, images and cleanup cells
     assert "GET /health/ready -> 200" in text  # the service part needs no engine
+
+
+@pytest.mark.parametrize("notebook", [n for n in NOTEBOOKS if n.stem.startswith(CLUSTER_NOTEBOOKS)],
+                         ids=lambda p: p.stem)
+def test_cluster_notebook_in_static_mode(notebook, tmp_path):
+    """Neither kind nor the local control plane nor Docker: the notebook still runs
+    (render, lint, validate) and each skipped cell says why."""
+    run_id = cdocker.new_run_id()
+    out = tmp_path / notebook.name
+    try:
+        done = execute(notebook, out, engine=False, run_id=run_id, cluster=False)
+    finally:
+        processes.cleanup(run_id)
+    assert done.returncode == 0, f"{notebook.name} falló:\n{done.stderr[-4000:]}"
+    text = outputs_text(out)
+    assert "Celda omitida" in text and "Clúster Kubernetes" in text
+    assert "modo estático forzado" in text

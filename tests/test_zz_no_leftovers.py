@@ -1,5 +1,7 @@
 """Runs last (file order): nothing labelled tema15.run or named t15-… may survive."""
-from course import processes
+import time
+
+from course import k8s, processes
 from course.docker import NAME_PREFIX, RUN_LABEL
 
 
@@ -20,3 +22,13 @@ def test_nothing_labelled_remains(docker_client):
             all=True, filters={"name": f"^{NAME_PREFIX}"})],
     }
     assert not any(left.values()), f"recursos sin limpiar: {left}"
+
+
+def test_no_course_namespace_remains():
+    cluster = k8s.find()
+    if cluster is None:
+        return  # no cluster: nothing can remain in one
+    deadline = time.monotonic() + 60  # deletion is asynchronous (pods first)
+    while cluster.namespaces() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert cluster.namespaces() == [], "espacios de nombres del curso sin borrar"

@@ -1,0 +1,140 @@
+"""The cluster layer (course.k8s) against the real API server of the course's cluster:
+which cluster is chosen (never the current kube context by accident), namespaces per
+run and their cleanup, the kwok convention for a broken version, and the CLI."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from course import REPO_ROOT, env, k8s
+from course import docker as cdocker
+
+
+def deployment(name: str, fault: bool) -> str:
+    container = {"name": "app", "image": "catalogo:1.0.0"}
+    if fault:
+        container["env"] = [{"name": "FAULT_READINESS_FAIL", "value": "true"}]
+    return yaml.safe_dump({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [container]}}}})
+
+
+def test_static_mode_is_forced_with_a_reason(monkeypatch):
+    monkeypatch.setenv(k8s.MODE_ENV, "ninguno")
+    assert k8s.find() is None
+    assert "modo estático forzado" in k8s.why_none()
+    assert k8s.can_create() is None
+
+
+def test_current_kube_context_is_never_used_implicitly(k8s_cluster, monkeypatch, tmp_path):
+    """A kubeconfig whose current context reaches a cluster is not enough: only the
+    course's own clusters or a context named in TEMA15_KUBE_CONTEXT are used."""
+    config = yaml.safe_load(k8s_cluster.kubeconfig.read_text())
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.setenv(k8s.MODE_ENV, "kind")  # hide the course's local control plane
+    if k8s.tool("kind"):
+        pytest.skip("con kind instalado el modo kind buscaría su propio clúster")
+    assert k8s.find() is None
+    monkeypatch.setenv(k8s.CONTEXT_ENV, config["current-context"])
+    chosen = k8s.find()
+    assert chosen is not None and chosen.provider == k8s.CONTEXT
+    assert chosen.pods is (k8s_cluster.pods)  # kwok nodes are recognised as simulated
+
+
+def test_unreachable_explicit_context_is_reported(monkeypatch):
+    monkeypatch.setenv(k8s.CONTEXT_ENV, "no-existe")
+    assert k8s.find() is None
+    assert "no-existe" in k8s.why_none()
+
+
+def test_capabilities_describe_the_cluster(k8s_cluster):
+    caps = env.refresh()
+    assert caps["cluster"].available and k8s_cluster.version in caps["cluster"].detail
+    assert caps["pods"].available is k8s_cluster.pods
+    assert caps["kubectl"].available and caps["helm"].available
+    if k8s_cluster.provider == k8s.LOCAL:
+        assert caps["kwok"].available and "simulados" in caps["cluster"].detail
+
+
+def test_pinned_tools_match_the_server(k8s_cluster):
+    out = k8s_cluster.kubectl("version", "-o", "yaml", echo=False).stdout
+    version = yaml.safe_load(out)
+    client, server = version["clientVersion"], version["serverVersion"]
+    assert abs(int(client["minor"]) - int(server["minor"].rstrip("+"))) <= 1
+    assert server["gitVersion"] != "v0.0.0"  # stamped at build time
+
+
+def test_namespaces_belong_to_their_run(k8s_cluster):
+    mine, other = cdocker.new_run_id(), cdocker.new_run_id()
+    try:
+        ns = k8s_cluster.namespace(mine)
+        k8s_cluster.namespace(mine, "extra")
+        kept = k8s_cluster.namespace(other)
+        assert ns == mine and k8s_cluster.namespaces(mine) == sorted([mine, f"{mine}-extra"])
+        removed = k8s.cleanup(mine)
+        assert sorted(removed) == sorted([mine, f"{mine}-extra"])
+        assert kept in k8s_cluster.namespaces(other)
+        assert k8s.find() is not None  # cleaning a run never deletes a cluster it did not create
+    finally:
+        k8s.cleanup(mine)
+        k8s.cleanup(other)
+
+
+def test_broken_version_stalls_and_undo_restores(k8s_cluster):
+    """The course's convention: FAULT_READINESS_FAIL=true keeps the new pods NotReady
+    (kwok Stage here, the real readiness probe on kind), so the rollout stalls."""
+    if k8s_cluster.pods:
+        pytest.skip("con nodos reales la imagen catalogo:1.0.0 tendría que estar cargada")
+    run = cdocker.new_run_id()
+    ns = k8s_cluster.namespace(run)
+    try:
+        k8s_cluster.kubectl("apply", "-f", "-", input=deployment("web", False), namespace=ns, echo=False)
+        k8s_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=60s", namespace=ns, echo=False)
+        k8s_cluster.kubectl("apply", "-f", "-", input=deployment("web", True), namespace=ns, echo=False)
+        stalled = k8s_cluster.kubectl("rollout", "status", "deployment/web", "--timeout=6s",
+                                      namespace=ns, echo=False, check=False)
+        assert stalled.returncode != 0
+        samples = k8s.sample_rollout(k8s_cluster, ns, "web", timeout=2)
+        assert samples[-1]["disponibles"] == 2 and samples[-1]["listas"] == 2  # old pods kept
+        k8s_cluster.kubectl("rollout", "undo", "deployment/web", namespace=ns, echo=False)
+        samples = k8s.sample_rollout(k8s_cluster, ns, "web", timeout=60)
+        assert samples[-1]["actualizadas"] == samples[-1]["disponibles"] == 2
+    finally:
+        k8s.cleanup(run)
+
+
+def test_cli_reports_the_cluster(k8s_cluster):
+    done = subprocess.run([sys.executable, "-m", "course.cli", "cluster", "estado"],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "160"},
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert k8s_cluster.version in done.stdout
+
+
+def test_cli_without_cluster_says_how(monkeypatch):
+    done = subprocess.run([sys.executable, "-m", "course.cli", "cluster", "estado"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, k8s.MODE_ENV: "ninguno", "COLUMNS": "160"})
+    assert done.returncode == 1 and "modo estático forzado" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "course.cli", "cluster", "crear"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, k8s.MODE_ENV: "ninguno", "COLUMNS": "160"})
+    assert done.returncode == 1 and "No puedo crear un clúster" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_kwok_config_keeps_default_stages_and_adds_the_fault_one():
+    docs = list(yaml.safe_load_all((REPO_ROOT / "deploy" / "kwok" / "kwok.yaml").read_text()))
+    config = docs[0]
+    assert config["kind"] == "KwokctlConfiguration"
+    assert config["options"]["bindAddress"] == "127.0.0.1"  # never on other interfaces
+    stages = {d["metadata"]["name"] for d in docs[1:]}
+    assert {"node-initialize", "node-heartbeat", "pod-ready", "pod-running-not-ready",
+            "pod-complete", "pod-delete"} <= stages
