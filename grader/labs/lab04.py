@@ -124,8 +124,19 @@ def kustomize(ctx, overlay: str) -> list[dict]:
 def _cluster() -> k8s.Cluster:
     cluster = k8s.find()
     if cluster is None:
-        raise NotVerifiable(f"no hay clúster ({k8s.why_none()})")
+        raise NotVerifiable(f"el clúster dejó de responder ({k8s.why_none()})")
     return cluster
+
+
+def _namespace(cluster: k8s.Cluster, run: str, suffix: str) -> str:
+    """The check's own namespace; a cluster that stopped answering makes the check
+    unverifiable (never passed, never the student's fault)."""
+    try:
+        return cluster.namespace(run, suffix)
+    except k8s.CommandFailed as exc:
+        if k8s.find() is None:
+            raise NotVerifiable(f"el clúster dejó de responder ({k8s.why_none()})") from None
+        raise NotVerifiable(f"el clúster no deja crear un espacio de nombres: {exc}") from None
 
 
 def _image_sets(ctx, cluster: k8s.Cluster) -> list[str]:
@@ -337,7 +348,7 @@ def pod_spec_runs_in_docker(ctx):
 def install_and_upgrade(ctx):
     """`helm install` deja el Deployment disponible y cambiar la configuración con `helm upgrade` renueva los pods."""
     cluster = _cluster()
-    ns = cluster.namespace(ctx.run_id, "instalar")
+    ns = _namespace(cluster, ctx.run_id, "instalar")
     _install(ctx, cluster, ns)
     first = _deployment_status(cluster, ns)
     assert first["available"] == first["want"] == EXPECTED_REPLICAS, (
@@ -356,7 +367,7 @@ def install_and_upgrade(ctx):
 def broken_upgrade_stalls_and_rolls_back(ctx):
     """Una versión rota (fault.readinessFail=true) no se da por buena y `helm rollback` vuelve a la revisión anterior."""
     cluster = _cluster()
-    ns = cluster.namespace(ctx.run_id, "rollback")
+    ns = _namespace(cluster, ctx.run_id, "rollback")
     _install(ctx, cluster, ns)
     broken = _helm(cluster, ns, "upgrade", RELEASE, str(_chart(ctx)), "--wait", "--timeout",
                    BAD_UPGRADE_TIMEOUT, *_image_sets(ctx, cluster), "--set",
@@ -482,7 +493,7 @@ def _differences(a, b, path="") -> list[str]:
 def prod_overlay_applies_server_side(ctx):
     """El API server acepta el overlay prod con server-side apply y su Deployment queda disponible."""
     cluster = _cluster()
-    ns = cluster.namespace(ctx.run_id, "kustomize")
+    ns = _namespace(cluster, ctx.run_id, "kustomize")
     objects = copy.deepcopy(kustomize(ctx, "prod"))
     dep = _kdeployment(objects)
     image_sets = _image_sets(ctx, cluster)
