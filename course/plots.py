@@ -82,3 +82,39 @@ def rebuild_chart(variants: Sequence[str], first: Sequence[float], second: Seque
     ax.legend(loc="upper right")
     fig.tight_layout()
     return fig
+
+
+# (sample key, label, colour, line style, line width), drawn over a shaded area that is the
+# total number of pods.
+ROLLOUT_SERIES = (
+    ("listas", "listos (Ready)", COLORS[3], "-", 2.6),
+    ("disponibles", "disponibles", COLORS[0], "--", 1.8),
+    ("actualizadas", "con la plantilla nueva", COLORS[1], "-", 2.0),
+)
+
+
+def rollout_chart(rollouts: dict[str, Sequence[dict]], title: str) -> Figure:
+    """One panel per rollout: a Deployment's replica counts over time, as returned by
+    ``course.k8s.sample_rollout`` (keys t, deseadas, total, actualizadas, listas, disponibles)."""
+    fig, axes = plt.subplots(1, len(rollouts), figsize=(5.4 * len(rollouts), 3.9), sharey=True,
+                             squeeze=False)
+    top = max(s["total"] for samples in rollouts.values() for s in samples)
+    for ax, (name, samples) in zip(axes[0], rollouts.items(), strict=True):
+        times = [s["t"] for s in samples]
+        ax.fill_between(times, [s["total"] for s in samples], step="post", color=COLORS[4],
+                        alpha=0.25, linewidth=0, label="pods en total")
+        for key, label, color, style, width in ROLLOUT_SERIES:
+            ax.step(times, [s[key] for s in samples], where="post", label=label, color=color,
+                    linestyle=style, linewidth=width)
+        ax.axhline(samples[-1]["deseadas"], color="black", linewidth=0.8, alpha=0.6,
+                   label="réplicas deseadas")
+        ax.set_title(name, loc="left", fontsize=10)
+        ax.set_xlabel("segundos desde el cambio")
+        ax.set_ylim(0, top + 0.8)
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("réplicas")
+    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return fig
