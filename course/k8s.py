@@ -36,6 +36,7 @@ CACHE = Path(os.environ.get("TEMA15_CACHE", "~/.cache/tema15")).expanduser()
 BIN_DIR = Path(os.environ.get("TEMA15_K8S_BIN", CACHE / "k8s" / f"v{K8S_VERSION}" / "bin"))
 KWOK_WORKDIR = CACHE / "kwok"
 KIND_KUBECONFIG = CACHE / f"kind-{CLUSTER_NAME}.kubeconfig"
+KWOK_CONTEXTS = KWOK_WORKDIR / "contexts.kubeconfig"  # where kwokctl adds its context
 OWNER_FILE = CACHE / f"cluster-{CLUSTER_NAME}.owner"
 KWOK_CONFIG = REPO_ROOT / "deploy" / "kwok" / "kwok.yaml"
 KWOK_NODES = REPO_ROOT / "deploy" / "kwok" / "nodes.yaml"
@@ -427,9 +428,10 @@ def _create_local() -> None:
                                  f"{', '.join(missing)} en {BIN_DIR}. {HOW_TO}")
     KWOK_WORKDIR.mkdir(parents=True, exist_ok=True)
     env = _clean_env(KWOK_WORKDIR=str(KWOK_WORKDIR), KWOK_KUBECTL_BINARY=tool("kubectl") or "")
-    # --kubeconfig "" : do not add a context to the user's ~/.kube/config.
+    # A kubeconfig of its own: kwokctl would otherwise add a context to ~/.kube/config
+    # and make it the current one.
     cmd = [str(found["kwokctl"]), "create", "cluster", "--name", CLUSTER_NAME,
-           "--config", str(KWOK_CONFIG), "--runtime", "binary", "--kubeconfig", "",
+           "--config", str(KWOK_CONFIG), "--runtime", "binary", "--kubeconfig", str(KWOK_CONTEXTS),
            "--kube-apiserver-binary", str(found["kube-apiserver"]),
            "--kube-controller-manager-binary", str(found["kube-controller-manager"]),
            "--kube-scheduler-binary", str(found["kube-scheduler"]),
@@ -454,8 +456,8 @@ def _delete_local(quiet: bool = False) -> None:
     if not kwokctl.exists():
         return
     env = _clean_env(KWOK_WORKDIR=str(KWOK_WORKDIR))
-    _run([str(kwokctl), "delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig", ""],
-         env=env, timeout=120, check=not quiet)
+    _run([str(kwokctl), "delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig",
+          str(KWOK_CONTEXTS)], env=env, timeout=120, check=not quiet)
 
 
 def delete(progress: bool = True) -> list[str]:

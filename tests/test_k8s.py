@@ -138,3 +138,26 @@ def test_kwok_config_keeps_default_stages_and_adds_the_fault_one():
     stages = {d["metadata"]["name"] for d in docs[1:]}
     assert {"node-initialize", "node-heartbeat", "pod-ready", "pod-running-not-ready",
             "pod-complete", "pod-delete"} <= stages
+
+
+def test_local_control_plane_is_deleted_and_recreated(k8s_cluster):
+    """`curso cluster borrar` stops every process and removes the state; `crear` brings
+    the same cluster back (only for the course's own local control plane)."""
+    if k8s_cluster.provider != k8s.LOCAL:
+        pytest.skip("solo se borra el plano de control local del curso, nunca otro clúster")
+    assert k8s.delete(progress=False) == [k8s.LOCAL]
+    assert k8s.find() is None and not k8s._local_kubeconfig().exists()
+    time.sleep(1)
+    survivors = [p for p in os.listdir("/proc") if p.isdigit()
+                 and str(k8s.BIN_DIR) in _exe(p)]
+    assert survivors == [], "procesos del plano de control tras borrarlo"
+    recreated = k8s.create(progress=False)
+    assert recreated.provider == k8s.LOCAL and recreated.version == k8s_cluster.version
+    assert k8s.owner() is None  # created without an owner: no run's cleanup deletes it
+
+
+def _exe(pid: str) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
