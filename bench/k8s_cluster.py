@@ -15,7 +15,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 import psutil
 

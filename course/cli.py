@@ -211,7 +211,7 @@ def cluster(args) -> int:
         k8s.delete()
         return 0
     found = k8s.find()
-    found_bins, missing = k8s.local_binaries()
+    _, missing = k8s.local_binaries()
     rows = [("Clúster en uso", found.summary() if found else f"ninguno: {k8s.why_none()}"),
             ("kubeconfig", str(found.kubeconfig) if found else "—"),
             ("Pods con contenedores", ("sí" if found.pods else "no (nodos simulados)")
