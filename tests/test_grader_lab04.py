@@ -64,7 +64,7 @@ def test_solution_texts_are_found():
 
 def test_solution_scores_full_marks(k8s_cluster, docker_client):
     result = grade(SOLUTION, "lab04")
-    assert_full_marks(result, "lab04", min_checks=16)
+    assert_full_marks(result, "lab04", min_checks=17)
 
 
 def test_untouched_lab_fails_cleanly():
@@ -106,6 +106,18 @@ STATIC_MISTAKES = [
     ("pods_sin_las_etiquetas_del_selector", {"DEPLOYMENT": edit(
         DEP, '      labels:\n        {{- include "catalogo.labels" . | nindent 8 }}\n      annotations',
         "      labels:\n        app: catalogo\n      annotations")}, "chart.selector", "matchLabels"),
+    ("politica_always", {"DEPLOYMENT": edit(DEP, "imagePullPolicy: {{ .Values.image.pullPolicy }}",
+                                            "imagePullPolicy: Always")}, "chart.parametros", "IfNotPresent"),
+    ("recursos_distintos", {"VALUES": edit(TEXTS["VALUES"], "memory: 256Mi", "memory: 1Gi")},
+     "chart.recursos", "256Mi"),
+    ("retira_pods_sanos", {"DEPLOYMENT": edit(DEP, "maxUnavailable: 0", 'maxUnavailable: "100%"')},
+     "chart.estrategia", "maxUnavailable"),
+    ("estrategia_recreate", {"DEPLOYMENT": edit(
+        DEP, "type: RollingUpdate\n    rollingUpdate:\n      maxSurge: 1\n      maxUnavailable: 0\n",
+        "type: Recreate\n")}, "chart.estrategia", "Recreate"),
+    ("prod_sin_peticiones", {"PROD_PATCH": edit(PATCH, "            requests:\n              cpu: 250m\n"
+                                                "              memory: 256Mi\n", "")},
+     "kustomize.prod", "250m"),
     ("prod_con_3_replicas", {"PROD": edit(PROD, "count: 4", "count: 3")}, "kustomize.prod", "4 réplicas"),
     ("prod_sin_prefijo", {"PROD": edit(PROD, "namePrefix: prod-\n", "")}, "kustomize.prod", "prod-"),
     ("prod_con_namespace", {"PROD": edit(PROD, "namePrefix: prod-\n",

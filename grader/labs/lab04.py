@@ -33,6 +33,9 @@ PROD = {"replicas": 4, "tag": "1.1.0", "memory": "512Mi", "cpu": "1", "log_level
         "prefix": "prod-"}
 DEV = {"replicas": 1, "tag": "1.0.0", "log_level": "DEBUG", "environment": "development"}
 HEALTH = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live"}
+RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"},
+             "limits": {"cpu": "500m", "memory": "256Mi"}}
+PROD_REQUESTS = {"cpu": "250m", "memory": "256Mi"}
 TRUE_VALUES = ("true", "1", "yes", "on")
 BAD_UPGRADE_TIMEOUT = "20s"
 WAIT_TIMEOUT = "90s"
@@ -225,9 +228,23 @@ def selector_matches_pods(ctx):
         f"El Service envía al puerto «{target}», que no es el 8000 del contenedor.")
 
 
+@check("chart.estrategia", points=1, needs=("helm",))
+def rolling_update_keeps_capacity(ctx):
+    """Actualización RollingUpdate con maxSurge 1 y maxUnavailable 0: nunca menos pods listos que los pedidos."""
+    strategy = _one(render(ctx), "Deployment")["spec"].get("strategy") or {}
+    rolling = strategy.get("rollingUpdate") or {}
+    assert strategy.get("type", "RollingUpdate") == "RollingUpdate", (
+        f"La estrategia es {strategy.get('type')}: Recreate para todos los pods a la vez.")
+    assert str(rolling.get("maxUnavailable")) == "0", (
+        f"maxUnavailable es {rolling.get('maxUnavailable')!r} (por defecto 25 %): con 0 ningún pod "
+        "sano se retira hasta que el nuevo esté listo.")
+    assert str(rolling.get("maxSurge")) == "1", (
+        f"maxSurge es {rolling.get('maxSurge')!r}; la tarea pide 1 (un pod extra cada vez).")
+
+
 @check("chart.parametros", points=2, needs=("helm",))
 def values_drive_image_and_replicas(ctx):
-    """La imagen y las réplicas salen de values.yaml (por defecto appVersion y 2 réplicas) y se cambian con --set."""
+    """La imagen, su política y las réplicas salen de values.yaml (appVersion, IfNotPresent, 2) y se cambian con --set."""
     chart = yaml.safe_load((_chart(ctx) / "Chart.yaml").read_text())
     default = _one(render(ctx), "Deployment")
     image = _container(render(ctx))["image"]
@@ -237,6 +254,9 @@ def values_drive_image_and_replicas(ctx):
     assert default["spec"].get("replicas") == EXPECTED_REPLICAS, (
         f"values.yaml debe pedir {EXPECTED_REPLICAS} réplicas; el Deployment tiene "
         f"{default['spec'].get('replicas')}.")
+    policy = _container(render(ctx)).get("imagePullPolicy")
+    assert policy == "IfNotPresent", (f"imagePullPolicy es {policy!r}; values.yaml pide "
+                                      "IfNotPresent (usa la imagen del nodo si ya está).")
     sets = ("image.repository=registro.local/catalogo", "image.tag=9.8.7", "replicaCount=4")
     changed = render(ctx, *sets)
     image = _container(changed)["image"]
@@ -277,11 +297,14 @@ def runs_unprivileged(ctx):
 
 @check("chart.recursos", points=1, needs=("helm",))
 def resources_from_values(ctx):
-    """Peticiones y límites de CPU y memoria, tomados de values.yaml."""
+    """Peticiones (100m, 128Mi) y límites (500m, 256Mi) de CPU y memoria, tomados de values.yaml."""
     resources = _container(render(ctx)).get("resources") or {}
     for part in ("requests", "limits"):
         for res in ("cpu", "memory"):
-            assert (resources.get(part) or {}).get(res), f"Falta resources.{part}.{res}."
+            got = str((resources.get(part) or {}).get(res) or "")
+            assert got, f"Falta resources.{part}.{res}."
+            assert got == RESOURCES[part][res], (f"resources.{part}.{res} es {got}; la tarea "
+                                                 f"pide {RESOURCES[part][res]}.")
     changed = _container(render(ctx, "resources.limits.memory=300Mi")).get("resources") or {}
     assert changed.get("limits", {}).get("memory") == "300Mi", (
         "--set resources.limits.memory=300Mi no cambia el límite: los recursos deben salir "
@@ -413,7 +436,7 @@ def _kconfig(objects: list[dict], dep: dict) -> tuple[str, dict]:
 
 @check("kustomize.prod", points=2, needs=("kubectl",))
 def prod_overlay(ctx):
-    """El overlay prod: prefijo prod-, 4 réplicas, imagen catalogo:1.1.0, límites 1 CPU y 512Mi, LOG_LEVEL=WARNING, sin namespace fijo."""
+    """El overlay prod: prefijo prod-, 4 réplicas, imagen catalogo:1.1.0, límites 1 CPU/512Mi y peticiones 250m/256Mi, LOG_LEVEL=WARNING, sin namespace fijo."""
     objects = kustomize(ctx, "prod")
     dep = _kdeployment(objects)
     names = [o["metadata"]["name"] for o in objects]
@@ -429,6 +452,10 @@ def prod_overlay(ctx):
     limits = (container.get("resources") or {}).get("limits") or {}
     assert str(limits.get("memory")) == PROD["memory"] and str(limits.get("cpu")) == PROD["cpu"], (
         f"Límites de prod: {limits}; se esperan cpu {PROD['cpu']} y memoria {PROD['memory']}.")
+    requests = (container.get("resources") or {}).get("requests") or {}
+    assert {k: str(v) for k, v in requests.items()} == PROD_REQUESTS, (
+        f"Peticiones de prod: {requests}; se esperan cpu {PROD_REQUESTS['cpu']} y memoria "
+        f"{PROD_REQUESTS['memory']}.")
     name, env = _kconfig(objects, dep)
     assert re.search(r"-[a-z0-9]{10}$", name), (
         f"El ConfigMap {name} no lleva el sufijo hash de configMapGenerator.")
