@@ -26,10 +26,10 @@ from pathlib import Path
 import yaml
 
 from course import REPO_ROOT, show
+from course.docker import NAME_PREFIX, RUN_LABEL
 
 CLUSTER_NAME = "tema15"
 K8S_VERSION = "1.35.4"
-RUN_LABEL = "tema15.run"
 CONTEXT_ENV = "TEMA15_KUBE_CONTEXT"
 MODE_ENV = "TEMA15_CLUSTER"
 CACHE = Path(os.environ.get("TEMA15_CACHE", "~/.cache/tema15")).expanduser()
@@ -108,11 +108,16 @@ def _run(cmd: list[str], *, env: dict | None = None, input: str | None = None,
         raise CommandFailed(f"No encuentro `{cmd[0]}`. {HOW_TO}") from None
     except subprocess.TimeoutExpired:
         raise CommandFailed(f"`{' '.join(_short(cmd))}` no terminó en {timeout:.0f} s.") from None
-    if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip()[-3000:]
-        raise CommandFailed(f"`{' '.join(_short(cmd))}` falló (código {result.returncode}):\n"
-                            f"{detail}", result)
+    if check:
+        _raise_if_failed(result, _short(cmd))
     return result
+
+
+def _raise_if_failed(result: subprocess.CompletedProcess, shown: list[str]) -> None:
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()[-3000:]
+        raise CommandFailed(f"`{' '.join(shown)}` falló (código {result.returncode}):\n{detail}",
+                            result)
 
 
 def _short(cmd: list[str]) -> list[str]:
@@ -197,7 +202,8 @@ class Cluster:
         from course import docker as cdocker
 
         run = run or cdocker.run_id()
-        name = (run if run.startswith("t15-") else f"t15-{run}") + (f"-{suffix}" if suffix else "")
+        name = (run if run.startswith(NAME_PREFIX) else f"{NAME_PREFIX}{run}") \
+            + (f"-{suffix}" if suffix else "")
         manifest = {"apiVersion": "v1", "kind": "Namespace",
                     "metadata": {"name": name, "labels": {RUN_LABEL: run}}}
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest), echo=False)
@@ -232,10 +238,8 @@ def run_tool(name: str, *args: str, env: dict | None = None, input: str | None =
         text = (result.stdout + result.stderr).rstrip()
         if text:
             print(text)
-    if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip()[-3000:]
-        raise CommandFailed(f"`{' '.join(shown)}` falló (código {result.returncode}):\n{detail}",
-                            result)
+    if check:
+        _raise_if_failed(result, shown)
     return result
 
 
@@ -253,6 +257,10 @@ def kubectl(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 def _mode() -> str:
     return os.environ.get(MODE_ENV, "").strip().lower()
+
+
+def _static_forced() -> bool:
+    return _mode() in ("ninguno", "none", "estatico")
 
 
 def _probe(kubeconfig: Path, context: str | None, timeout: float = 4) -> str | None:
@@ -326,9 +334,9 @@ def _local() -> Cluster | None:
 
 def find() -> Cluster | None:
     """The cluster the course should use right now, or None (static mode)."""
-    mode = _mode()
-    if mode in ("ninguno", "none", "estatico"):
+    if _static_forced():
         return None
+    mode = _mode()
     explicit = _explicit()
     if explicit or os.environ.get(CONTEXT_ENV):
         return explicit
@@ -343,7 +351,7 @@ def find() -> Cluster | None:
 
 def why_none() -> str:
     """A Spanish sentence saying why ``find()`` returned None."""
-    if _mode() in ("ninguno", "none", "estatico"):
+    if _static_forced():
         return f"modo estático forzado con {MODE_ENV}={os.environ[MODE_ENV]}"
     if os.environ.get(CONTEXT_ENV):
         return f"el contexto {os.environ[CONTEXT_ENV]!r} ({CONTEXT_ENV}) no responde"
@@ -361,7 +369,7 @@ def why_none() -> str:
 
 def can_create() -> str | None:
     """The provider ``create()`` would use, or None."""
-    if _mode() in ("ninguno", "none", "estatico") or os.environ.get(CONTEXT_ENV):
+    if _static_forced() or os.environ.get(CONTEXT_ENV):
         return None
     if _mode() != LOCAL and tool("kind") and _docker_ok():
         return KIND
@@ -515,7 +523,8 @@ def cleanup(run: str | None = None, quiet: bool = True) -> list[str]:
         except CommandFailed as exc:
             if not quiet:
                 show.warn(f"No pude borrar los espacios de nombres: {exc}")
-    if owner() and (run == "*" or owner() == run):
+    creator = owner()
+    if creator and (run == "*" or creator == run):
         try:
             delete(progress=not quiet)
         except (CommandFailed, ClusterUnavailable) as exc:

@@ -114,7 +114,8 @@ def _optional(objects, kind, ref) -> dict:
         raise
 
 
-def _port_number(port, container: dict) -> int | None:
+def port_number(port, container: dict) -> int | None:
+    """A probe's or Service's port (a number or a port name) as the container's number."""
     if isinstance(port, int):
         return port
     for item in container.get("ports") or []:
@@ -123,10 +124,14 @@ def _port_number(port, container: dict) -> int | None:
     return None
 
 
-def _user(pod_spec: dict, container: dict) -> str | None:
-    pod_ctx, ctx = pod_spec.get("securityContext") or {}, container.get("securityContext") or {}
-    uid = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
-    gid = ctx.get("runAsGroup", pod_ctx.get("runAsGroup"))
+def effective_security(pod_spec: dict, container: dict) -> dict:
+    """The container's security settings as the kubelet applies them: the pod's
+    securityContext, overridden field by field by the container's."""
+    return {**(pod_spec.get("securityContext") or {}), **(container.get("securityContext") or {})}
+
+
+def _user(security: dict) -> str | None:
+    uid, gid = security.get("runAsUser"), security.get("runAsGroup")
     if uid is None:
         return None
     return f"{uid}:{gid}" if gid is not None else str(uid)
@@ -139,17 +144,17 @@ def run(objects: list[dict], *, image: str | None = None, name: str | None = Non
     dep = deployment(objects, name)
     pod_spec = dep["spec"]["template"]["spec"]
     container = pod_spec["containers"][0]
-    ctx = container.get("securityContext") or {}
+    ctx = effective_security(pod_spec, container)
     env = resolve_env(container, objects)
     probes = [(kind, container[kind]) for kind in ("startupProbe", "readinessProbe", "livenessProbe")
               if container.get(kind)]
     report = SmokeReport(dep["metadata"]["name"], image or container["image"],
-                         _user(pod_spec, container), bool(ctx.get("readOnlyRootFilesystem")))
+                         _user(ctx), bool(ctx.get("readOnlyRootFilesystem")))
     mounts = {m["mountPath"]: "" for m in container.get("volumeMounts") or []
               if any(v.get("name") == m["name"] and "emptyDir" in v
                      for v in pod_spec.get("volumes") or [])}
     ports = sorted({p for _, spec in probes if "httpGet" in spec
-                    for p in [_port_number(spec["httpGet"].get("port"), container)] if p})
+                    for p in [port_number(spec["httpGet"].get("port"), container)] if p})
     c = cdocker.client().containers.run(
         report.image, command=container.get("args"), entrypoint=container.get("command"),
         environment=env, user=report.user, read_only=report.read_only, tmpfs=mounts or None,
@@ -186,7 +191,7 @@ def _probe(kind: str, spec: dict, container: dict, published: dict, c, deadline:
     if "httpGet" not in spec:
         return ProbeResult(kind, "—", None, None, False, "solo se comprueban sondas httpGet")
     http = spec["httpGet"]
-    path, port = http.get("path", "/"), _port_number(http.get("port"), container)
+    path, port = http.get("path", "/"), port_number(http.get("port"), container)
     if port is None:
         return ProbeResult(kind, path, None, None, False,
                            f"el puerto «{http.get('port')}» no es ningún puerto del contenedor")

@@ -75,10 +75,10 @@ def render(ctx, *sets: str) -> list[dict]:
     return ctx.memo(f"render:{'|'.join(sets)}", compute)
 
 
-def _one(objects: list[dict], kind: str) -> dict:
+def _one(objects: list[dict], kind: str, source: str = "El chart") -> dict:
     found = [o for o in objects if o.get("kind") == kind]
-    assert found, f"El chart no genera ningún {kind}."
-    assert len(found) == 1, f"El chart genera {len(found)} objetos {kind}; se espera uno."
+    assert found, f"{source} no genera ningún {kind}."
+    assert len(found) == 1, f"{source} genera {len(found)} objetos {kind}; se espera uno."
     return found[0]
 
 
@@ -88,26 +88,10 @@ def _container(objects: list[dict]) -> dict:
     return containers[0]
 
 
-def _port(container: dict, port) -> int | None:
-    if isinstance(port, int):
-        return port
-    for item in container.get("ports") or []:
-        if item.get("name") == port:
-            return item.get("containerPort")
-    return None
-
-
-def _security(objects: list[dict]) -> dict:
-    """The effective security settings of the first container (container over pod)."""
-    pod = _one(objects, "Deployment")["spec"]["template"]["spec"]
-    merged = dict(pod.get("securityContext") or {})
-    merged.update(_container(objects).get("securityContext") or {})
-    return merged
-
-
-def _env(objects: list[dict]) -> dict[str, str]:
+def _env(container: dict, objects: list[dict]) -> dict[str, str]:
+    """The container's environment, ConfigMap and Secret references resolved."""
     try:
-        return pod_smoke.resolve_env(_container(objects), objects)
+        return pod_smoke.resolve_env(container, objects)
     except pod_smoke.PodSpecError as exc:
         raise AssertionError(str(exc)) from None
 
@@ -142,44 +126,54 @@ def _namespace(cluster: k8s.Cluster, run: str, suffix: str) -> str:
         raise NotVerifiable(f"el clúster no deja crear un espacio de nombres: {exc}") from None
 
 
-def _image_sets(ctx, cluster: k8s.Cluster) -> list[str]:
-    """On a cluster with real nodes the grader builds the service and loads the image
-    (the chart must honour image.repository/tag); on the local control plane no
-    container runs, so the chart's own image reference is kept."""
+def _cluster_image(ctx, cluster: k8s.Cluster) -> str | None:
+    """On a cluster with real nodes the grader builds the service and loads the image;
+    on the local control plane no container runs, so the manifests' own image is kept."""
     if not cluster.pods:
-        return []
+        return None
     def build():
         tag = f"{ctx.run_id}-catalogo:1.0.0"
         cdocker.build(ctx.service_dir, tag, run=ctx.run_id, quiet=True)
         cluster.load_image(tag)
         return tag
-    repo, tag = ctx.memo("cluster_image", build).rsplit(":", 1)
+    return ctx.memo("cluster_image", build)
+
+
+def _image_sets(ctx, cluster: k8s.Cluster) -> list[str]:
+    """--set arguments that point the chart at the grader's image (the chart must honour
+    image.repository and image.tag), or none."""
+    image = _cluster_image(ctx, cluster)
+    if image is None:
+        return []
+    repo, tag = image.rsplit(":", 1)
     return ["--set", f"image.repository={repo}", "--set", f"image.tag={tag}"]
 
 
-def _helm(cluster, ns: str, *args: str, check: bool = True):
-    return cluster.helm(*args, namespace=ns, echo=False, check=check, timeout=180)
+def _helm(cluster, ns: str, *args: str):
+    """helm in the check's namespace; the caller judges the exit code."""
+    return cluster.helm(*args, namespace=ns, echo=False, check=False, timeout=180)
 
 
 def _install(ctx, cluster, ns: str, *extra: str) -> None:
     result = _helm(cluster, ns, "install", RELEASE, str(_chart(ctx)), "--wait", "--timeout",
-                   WAIT_TIMEOUT, *_image_sets(ctx, cluster), *extra, check=False)
+                   WAIT_TIMEOUT, *_image_sets(ctx, cluster), *extra)
     assert result.returncode == 0, ("`helm install` en el clúster no termina bien:\n"
                                     f"{result.stderr.strip()[-1500:]}")
 
 
-def _deployment_status(cluster, ns: str, name: str | None = None) -> dict:
+def _deployment_status(cluster, ns: str) -> dict:
+    """The namespace's Deployment as the API server sees it, and how many ReplicaSets
+    (revisions of its pod template) it owns."""
     from kubernetes import client
 
     with cluster.api() as api:
         apps = client.AppsV1Api(api)
         items = apps.list_namespaced_deployment(ns).items
-        items = [d for d in items if name is None or d.metadata.name == name]
-        assert items, f"No hay Deployment{' ' + name if name else ''} en el clúster."
+        assert items, "No hay ningún Deployment en el clúster."
         dep = items[0]
-        replica_sets = [rs for rs in client.AppsV1Api(api).list_namespaced_replica_set(ns).items
+        replica_sets = [rs for rs in apps.list_namespaced_replica_set(ns).items
                         if any(o.uid == dep.metadata.uid for o in rs.metadata.owner_references or [])]
-        return {"name": dep.metadata.name, "want": dep.spec.replicas or 0,
+        return {"want": dep.spec.replicas or 0,
                 "available": dep.status.available_replicas or 0,
                 "template": api.sanitize_for_serialization(dep.spec.template),
                 "replica_sets": len(replica_sets)}
@@ -224,7 +218,7 @@ def selector_matches_pods(ctx):
         f"El Service selecciona {selector}, pero los pods llevan {pod_labels}: no tendría "
         "endpoints.")
     target = next(iter(svc["spec"].get("ports") or [{}])).get("targetPort")
-    assert _port(_container(objects), target) == 8000, (
+    assert pod_smoke.port_number(target, _container(objects)) == 8000, (
         f"El Service envía al puerto «{target}», que no es el 8000 del contenedor.")
 
 
@@ -274,7 +268,7 @@ def probes_hit_health_routes(ctx):
         http = (container.get(kind) or {}).get("httpGet")
         assert http, f"Falta {kind} con httpGet."
         assert http.get("path") == path, f"{kind} pide {http.get('path')}; debe pedir {path}."
-        assert _port(container, http.get("port")) == 8000, (
+        assert pod_smoke.port_number(http.get("port"), container) == 8000, (
             f"{kind} usa el puerto «{http.get('port')}», que no es el 8000 del contenedor.")
 
 
@@ -282,13 +276,13 @@ def probes_hit_health_routes(ctx):
 def runs_unprivileged(ctx):
     """El pod corre sin root (UID 1001), sin escalar privilegios, con la raíz de solo lectura y /tmp en un emptyDir."""
     objects = render(ctx)
-    sec = _security(objects)
+    pod = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    sec = pod_smoke.effective_security(pod, _container(objects))
     assert sec.get("runAsNonRoot") is True, "Falta runAsNonRoot: true."
     assert sec.get("runAsUser") == 1001, (f"runAsUser es {sec.get('runAsUser')}: la imagen usa "
                                           "el UID 1001 (USER del Dockerfile).")
     assert sec.get("allowPrivilegeEscalation") is False, "Falta allowPrivilegeEscalation: false."
     assert sec.get("readOnlyRootFilesystem") is True, "Falta readOnlyRootFilesystem: true."
-    pod = _one(objects, "Deployment")["spec"]["template"]["spec"]
     empty = {v["name"] for v in pod.get("volumes") or [] if "emptyDir" in v}
     mounts = {m["mountPath"] for m in _container(objects).get("volumeMounts") or []
               if m["name"] in empty}
@@ -320,7 +314,7 @@ def config_map_rolls_pods(ctx):
         f"El ConfigMap debe tener LOG_LEVEL y ENVIRONMENT; tiene {sorted(data)}.")
     assert (_one(debug, "ConfigMap").get("data") or {}).get("LOG_LEVEL") == "DEBUG", (
         "--set config.logLevel=DEBUG no llega al ConfigMap.")
-    env = _env(debug)
+    env = _env(_container(debug), debug)
     assert env.get("LOG_LEVEL") == "DEBUG", ("El contenedor no toma LOG_LEVEL del ConfigMap "
                                              "(envFrom o valueFrom.configMapKeyRef).")
     before = _one(base, "Deployment")["spec"]["template"]
@@ -377,8 +371,7 @@ def install_and_upgrade(ctx):
     assert first["available"] == first["want"] == EXPECTED_REPLICAS, (
         f"Tras instalar, {first['available']} de {first['want']} réplicas disponibles.")
     result = _helm(cluster, ns, "upgrade", RELEASE, str(_chart(ctx)), "--wait", "--timeout",
-                   WAIT_TIMEOUT, *_image_sets(ctx, cluster), "--set", "config.logLevel=DEBUG",
-                   check=False)
+                   WAIT_TIMEOUT, *_image_sets(ctx, cluster), "--set", "config.logLevel=DEBUG")
     assert result.returncode == 0, f"`helm upgrade` falla:\n{result.stderr.strip()[-1500:]}"
     second = _deployment_status(cluster, ns)
     assert second["replica_sets"] > first["replica_sets"], (
@@ -394,7 +387,7 @@ def broken_upgrade_stalls_and_rolls_back(ctx):
     _install(ctx, cluster, ns)
     broken = _helm(cluster, ns, "upgrade", RELEASE, str(_chart(ctx)), "--wait", "--timeout",
                    BAD_UPGRADE_TIMEOUT, *_image_sets(ctx, cluster), "--set",
-                   "fault.readinessFail=true", check=False)
+                   "fault.readinessFail=true")
     assert broken.returncode != 0, (
         "La actualización con fault.readinessFail=true se dio por buena: los pods nuevos "
         "deberían quedarse sin estar listos (¿llega FAULT_READINESS_FAIL al contenedor? ¿la "
@@ -402,8 +395,7 @@ def broken_upgrade_stalls_and_rolls_back(ctx):
     status = _deployment_status(cluster, ns)
     assert status["available"] >= 1, ("Durante la actualización rota no quedó ninguna réplica "
                                       "disponible: la estrategia debe mantener pods sanos.")
-    result = _helm(cluster, ns, "rollback", RELEASE, "1", "--wait", "--timeout", WAIT_TIMEOUT,
-                   check=False)
+    result = _helm(cluster, ns, "rollback", RELEASE, "1", "--wait", "--timeout", WAIT_TIMEOUT)
     assert result.returncode == 0, f"`helm rollback` falla:\n{result.stderr.strip()[-1500:]}"
     restored = _deployment_status(cluster, ns)
     env = {e.get("name"): str(e.get("value", "")).lower()
@@ -417,18 +409,13 @@ def broken_upgrade_stalls_and_rolls_back(ctx):
 # --- Kustomize -------------------------------------------------------------------------
 
 def _kdeployment(objects: list[dict]) -> dict:
-    deps = [o for o in objects if o.get("kind") == "Deployment"]
-    assert len(deps) == 1, f"El overlay genera {len(deps)} Deployments; se espera uno."
-    return deps[0]
+    return _one(objects, "Deployment", "El overlay")
 
 
 def _kconfig(objects: list[dict], dep: dict) -> tuple[str, dict]:
     maps = [o for o in objects if o.get("kind") == "ConfigMap"]
     assert maps, "El overlay no genera ningún ConfigMap."
-    try:
-        env = pod_smoke.resolve_env(dep["spec"]["template"]["spec"]["containers"][0], objects)
-    except pod_smoke.PodSpecError as exc:
-        raise AssertionError(str(exc)) from None
+    env = _env(dep["spec"]["template"]["spec"]["containers"][0], objects)
     used = [m for m in maps if m["metadata"]["name"] in yaml.safe_dump(dep["spec"]["template"])]
     assert used, "El Deployment no usa el ConfigMap generado (¿nombre sin el sufijo hash?)."
     return used[0]["metadata"]["name"], env
@@ -523,10 +510,9 @@ def prod_overlay_applies_server_side(ctx):
     ns = _namespace(cluster, ctx.run_id, "kustomize")
     objects = copy.deepcopy(kustomize(ctx, "prod"))
     dep = _kdeployment(objects)
-    image_sets = _image_sets(ctx, cluster)
-    if image_sets:  # real nodes: run the grader's loaded build instead of catalogo:1.1.0
-        repo, tag = image_sets[1].split("=", 1)[1], image_sets[3].split("=", 1)[1]
-        dep["spec"]["template"]["spec"]["containers"][0]["image"] = f"{repo}:{tag}"
+    image = _cluster_image(ctx, cluster)
+    if image:  # real nodes: run the grader's loaded build instead of catalogo:1.1.0
+        dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
     result = cluster.kubectl("apply", "--server-side", "--field-manager=corrector-tema15", "-f",
                              "-", namespace=ns, input=yaml.safe_dump_all(objects), echo=False,
                              check=False, timeout=120)
