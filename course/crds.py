@@ -1,0 +1,54 @@
+"""CustomResourceDefinitions of the field's controllers (Argo CD, Flux, Argo Rollouts,
+Flagger, Prometheus Operator), so that the API server validates their objects.
+
+The files come from one place: ``scripts/install_crds.sh`` fetches the releases pinned in
+``deploy/crds/sources.txt`` from the Go module proxy into ``<cache>/crds/<group>/``. Here we
+only find those files and apply them to a cluster (server-side: the Argo CD ones are too big
+for the client-side ``last-applied`` annotation).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from course import REPO_ROOT
+from course.k8s import CACHE, Cluster
+
+SOURCES = REPO_ROOT / "deploy" / "crds" / "sources.txt"
+DIRECTORY = CACHE / "crds"
+HOW_TO = ("`bash scripts/install_crds.sh` descarga una vez las CRD fijadas en "
+          "deploy/crds/sources.txt desde el proxy de módulos de Go (necesita Go); con "
+          "internet también puedes aplicarlas desde las publicaciones de cada proyecto.")
+
+
+def sources() -> dict[str, str]:
+    """group -> ``module@version`` as pinned in sources.txt."""
+    pinned = {}
+    for line in SOURCES.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            group, module, *_ = line.split()
+            pinned[group] = module
+    return pinned
+
+
+def files(group: str) -> list[Path]:
+    return sorted((DIRECTORY / group).glob("*.yaml"))
+
+
+def missing(*groups: str) -> list[str]:
+    """The groups (of those asked, or of all pinned ones) whose files are not installed."""
+    return [g for g in (groups or tuple(sources())) if not files(g)]
+
+
+def install(cluster: Cluster, *groups: str, echo: bool = False) -> list[str]:
+    """Apply the CRDs of ``groups`` and wait until the API server serves them. Returns the
+    CRD names. Idempotent: CRDs are cluster-wide and shared by every run."""
+    absent = missing(*groups)
+    if absent:
+        raise FileNotFoundError(f"Faltan las CRD de {', '.join(absent)}. {HOW_TO}")
+    args = [arg for g in groups for f in files(g) for arg in ("-f", str(f))]
+    out = cluster.kubectl("apply", "--server-side", "--force-conflicts",
+                          "--field-manager=tema15-crds", *args, "-o", "name", echo=echo).stdout
+    names = [line.split("/", 1)[1] for line in out.split()]
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                    *[f"crd/{n}" for n in names], echo=False)
+    return names
