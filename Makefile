@@ -29,6 +29,7 @@ test: setup
 
 cluster: setup  # build (once) and start the local control plane, or use kind
 	bash scripts/install_k8s.sh
+	bash scripts/install_crds.sh
 	$(BIN)/curso cluster crear
 
 images: setup

@@ -111,6 +111,25 @@ def _local_control_plane() -> Capability:
                       f"binarios de Kubernetes {k8s.K8S_VERSION} en {k8s.BIN_DIR}", how)
 
 
+def _crds() -> Capability:
+    from course import crds
+
+    absent = crds.missing()
+    if absent:
+        return Capability("crds", "CRD de Argo CD y Flux", False, f"faltan {', '.join(absent)}",
+                          crds.HOW_TO)
+    return Capability("crds", "CRD de Argo CD y Flux", True,
+                      f"{len(crds.sources())} proyectos en {crds.DIRECTORY}", crds.HOW_TO)
+
+
+def _git_daemon() -> Capability:
+    from course import gitserver
+
+    reason = gitserver.available()
+    return Capability("git", "Servidor git (git daemon)", reason is None, reason or "git daemon",
+                      "Instala git (en Debian/Ubuntu, el paquete `git` trae `git daemon`).")
+
+
 def _prometheus(docker_ok: bool) -> Capability:
     how = ("Con Docker el curso arranca Prometheus en un contenedor; sin Docker instala el "
            "binario y el de Alertmanager (`apt-get install prometheus prometheus-alertmanager`, "
@@ -165,6 +184,8 @@ def detect() -> dict[str, Capability]:
         _local_control_plane(),
         cluster,
         pods,
+        _crds(),
+        _git_daemon(),
         _prometheus(docker_cap.available),
         _registry(),
         _binder(),

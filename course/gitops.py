@@ -84,6 +84,21 @@ class AppSpec:
             value_files=tuple((source.get("helm") or {}).get("valueFiles") or ()))
 
 
+def application(name: str, namespace: str, repo_url: str, path: str, destination: str, *,
+                revision: str = "main", prune: bool = True, self_heal: bool = True,
+                automated: bool = True) -> dict:
+    """An Argo CD ``Application`` for the course's reconciler (and for Argo CD itself)."""
+    policy: dict = {"syncOptions": ["CreateNamespace=true"]}
+    if automated:
+        policy["automated"] = {"prune": prune, "selfHeal": self_heal}
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"project": "default",
+                     "source": {"repoURL": repo_url, "path": path, "targetRevision": revision},
+                     "destination": {"server": IN_CLUSTER, "namespace": destination},
+                     "syncPolicy": policy}}
+
+
 def key(obj: dict) -> tuple[str, str, str]:
     """(group, kind, name): how an object is recognised across renders and the cluster."""
     group = obj["apiVersion"].rpartition("/")[0]

@@ -41,6 +41,22 @@ def k8s_cluster():
         k8s.delete(progress=False)
 
 
+@pytest.fixture(scope="session")
+def gitops_cluster(k8s_cluster):
+    """The course's cluster with Argo CD's CRDs applied, and git's daemon at hand: what
+    15.6 needs. Skipped with the reason when missing; a failure in CI."""
+    from course import crds, gitserver
+
+    reason = gitserver.available() or (
+        f"faltan las CRD de {', '.join(crds.missing('argo-cd'))}. {crds.HOW_TO}" if crds.missing("argo-cd") else None)
+    if reason:
+        if os.environ.get("TEMA15_REQUIERE_CLUSTER"):
+            pytest.fail(f"TEMA15_REQUIERE_CLUSTER está activo pero {reason}")
+        pytest.skip(reason)
+    crds.install(k8s_cluster, "argo-cd")
+    return k8s_cluster
+
+
 @pytest.fixture
 def without(monkeypatch):
     """``without("cluster", "docker")``: grade as if those capabilities were missing
