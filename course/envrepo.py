@@ -5,8 +5,12 @@ promote, revert to roll back).
 """
 from __future__ import annotations
 
+import io
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+
+from ruamel.yaml import YAML
 
 from course import REPO_ROOT
 from course.gitserver import git
@@ -34,6 +38,32 @@ class EnvRepo:
 
     def read(self, relative: str) -> str:
         return (self.path / relative).read_text()
+
+    def edit_yaml(self, relative: str, change: Callable[[dict], None]) -> None:
+        """Change a YAML file in place, keeping its comments and order (what a person or a
+        bot such as Argo CD Image Updater does before committing)."""
+        handler = YAML()
+        handler.preserve_quotes = True
+        handler.indent(mapping=2, sequence=4, offset=2)  # the layout of the course's files
+        data = handler.load(self.read(relative))
+        change(data)
+        out = io.StringIO()
+        handler.dump(data, out)
+        self.write(relative, out.getvalue())
+
+    def set_image(self, environment: str, tag: str, image: str = "catalogo") -> None:
+        def change(data):
+            for entry in data["images"]:
+                if entry["name"] == image:
+                    entry["newTag"] = tag
+        self.edit_yaml(f"{self.overlay(environment)}/kustomization.yaml", change)
+
+    def set_replicas(self, environment: str, count: int, name: str = "catalogo") -> None:
+        def change(data):
+            for entry in data["replicas"]:
+                if entry["name"] == name:
+                    entry["count"] = count
+        self.edit_yaml(f"{self.overlay(environment)}/kustomization.yaml", change)
 
     def remove(self, relative: str) -> None:
         git("rm", "-r", "--quiet", relative, cwd=self.path)
@@ -68,6 +98,17 @@ class EnvRepo:
 
     def log(self, limit: int = 10) -> list[str]:
         return git("log", f"-{limit}", "--format=%h %s", cwd=self.path).splitlines()
+
+
+def tree(root: Path, skip: tuple[str, ...] = (".git", "templates")) -> str:
+    """The files under ``root`` drawn as an indented tree (folders end in /)."""
+    lines = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part in skip for part in relative.parts[:-1]) or relative.name == ".git":
+            continue
+        lines.append("    " * (len(relative.parts) - 1) + relative.name + ("/" if path.is_dir() else ""))
+    return "\n".join(lines)
 
 
 def scaffold(repo: EnvRepo) -> list[str]:

@@ -69,6 +69,9 @@ class AppSpec:
         policy = spec.get("syncPolicy") or {}
         automated = policy.get("automated")
         enabled = automated is not None and automated.get("enabled", True) is not False
+        if source.get("chart"):
+            raise RenderError("source.chart nombra un chart de un repositorio Helm (con un repoURL "
+                              "de Helm); para un chart guardado en git se usa source.path.")
         server = spec["destination"].get("server", IN_CLUSTER)
         if server != IN_CLUSTER:
             raise RenderError(f"destination.server {server!r}: este reconciliador solo "
@@ -158,7 +161,7 @@ class Reconciler:
     # -- one pass --------------------------------------------------------------------------
     def reconcile(self) -> Outcome:
         started = time.monotonic()
-        app = self._application()
+        app = self.read_application()
         status = app.get("status") or {}
         try:
             spec = AppSpec.from_application(app)
@@ -194,6 +197,7 @@ class Reconciler:
                     outcome.pruned = self.prune(spec, prunable)
             except CommandFailed as exc:
                 outcome.action, outcome.message = "error", str(exc)
+                outcome.health = (status.get("health") or {}).get("status", "Unknown")
                 return self._finish(app, outcome, "SyncError")
             outcome.action = "sincronizar" if new_commit else "corregir deriva"
             outcome.sync = "Synced" if spec.prune or not prunable else "OutOfSync"
@@ -298,9 +302,12 @@ class Reconciler:
         if self._thread:
             self._thread.join(timeout=60)
 
-    def wait_for(self, condition: Callable[[Outcome], bool], timeout: float = 60) -> Outcome:
-        """Wait for a pass whose outcome satisfies ``condition`` (started after this call)."""
-        since, deadline = time.monotonic(), time.monotonic() + timeout
+    def wait_for(self, condition: Callable[[Outcome], bool], timeout: float = 60,
+                 since: float | None = None) -> Outcome:
+        """Wait for a pass whose outcome satisfies ``condition``, among those started after
+        ``since`` (a ``time.monotonic()``; default: this call)."""
+        since = time.monotonic() if since is None else since
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for outcome in [o for o in self.outcomes if o.at >= since]:
                 if condition(outcome):
@@ -311,7 +318,7 @@ class Reconciler:
                            f"{timeout:.0f} s; última pasada: {last}")
 
     # -- reading the cluster ---------------------------------------------------------------
-    def _application(self) -> dict:
+    def read_application(self) -> dict:
         return json.loads(self.cluster.kubectl("get", "applications.argoproj.io", self.name,
                                                "-o", "json", namespace=self.namespace,
                                                echo=False).stdout)

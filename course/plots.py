@@ -118,3 +118,30 @@ def rollout_chart(rollouts: dict[str, Sequence[dict]], title: str) -> Figure:
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     return fig
+
+
+GITOPS_ACTIONS = (("nada", COLORS[4]), ("sincronizar", COLORS[1]),
+                  ("corregir deriva", COLORS[2]), ("error", COLORS[0]))
+
+
+def gitops_timeline(outcomes: Sequence, events: dict[str, float], start: float,
+                    title: str) -> Figure:
+    """Each pass of a GitOps reconciler (``course.gitops.Outcome``: ``at``, ``action``) as
+    a dot on its action's row, and the moments something happened (``events``: label ->
+    time.monotonic()) as labelled vertical lines."""
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    rows = {action: i for i, (action, _) in enumerate(GITOPS_ACTIONS)}
+    for action, color in GITOPS_ACTIONS:
+        times = [o.at - start for o in outcomes if o.action == action]
+        ax.scatter(times, [rows[action]] * len(times), color=color, s=28, zorder=3, label=action)
+    for i, (label, at) in enumerate(events.items()):
+        ax.axvline(at - start, color="black", linestyle="--", linewidth=0.9, alpha=0.7)
+        ax.annotate(label, (at - start, len(rows) - 0.55 - 0.45 * (i % 2)), fontsize=8,
+                    xytext=(3, 0), textcoords="offset points")
+    ax.set_yticks(range(len(rows)), list(rows))
+    ax.set_ylim(-0.6, len(rows) + 0.1)
+    ax.set_xlabel("segundos desde el arranque del reconciliador")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, loc="left", fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -14,7 +14,7 @@ from tests.conftest import engine_or_skip
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NO_ENGINE = "unix:///nonexistent/tema15/docker.sock"
-CLUSTER_NOTEBOOKS = ("04_",)   # their `%%requires cluster` cells must all run here
+CLUSTER_NOTEBOOKS = ("04_", "06_")   # their `%%requires cluster` cells must all run here
 
 
 def execute(notebook, out, *, engine: bool, run_id: str, cluster: bool = True):
