@@ -124,11 +124,14 @@ def drifted(desired: dict, live: dict) -> bool:
     return differs(clean, live)
 
 
-def to_prune(desired: list[dict], live: list[dict]) -> list[dict]:
-    """Live objects of this application (they carry its inventory label) that are no
-    longer in the repository. Anything without the label is not ours: never touched."""
+def to_prune(desired: list[dict], live: list[dict], app: str) -> list[dict]:
+    """Of the live objects (every object of the kinds involved in the destination
+    namespace), those of this application (its inventory label) that the repository no
+    longer has. Anything without the label is not ours: never touched."""
     wanted = {key(obj) for obj in desired}
-    return [obj for obj in live if key(obj) not in wanted]
+    return [obj for obj in live
+            if (obj["metadata"].get("labels") or {}).get(TRACKING_LABEL) == app
+            and key(obj) not in wanted]
 
 
 # --- one reconciler per Application ------------------------------------------------------
@@ -149,7 +152,7 @@ class Outcome:
 class Reconciler:
     def __init__(self, cluster: Cluster, namespace: str, name: str, workdir: Path, *,
                  run: str, drifted: Callable[[dict, dict], bool] = drifted,
-                 to_prune: Callable[[list[dict], list[dict]], list[dict]] = to_prune):
+                 to_prune: Callable[[list[dict], list[dict], str], list[dict]] = to_prune):
         self.cluster, self.namespace, self.name = cluster, namespace, name
         self.workdir, self.run = Path(workdir), run
         self.drifted, self.to_prune = drifted, to_prune
@@ -174,8 +177,8 @@ class Reconciler:
         if spec.create_namespace:
             self._ensure_namespace(spec.destination)
         live = self._live(spec, desired, status)
-        tracked = [obj for obj in live.values() if self._ours(obj, spec)]
-        foreign = [k for k, obj in live.items() if not self._ours(obj, spec)
+        wanted = {key(d) for d in desired}
+        foreign = [k for k, obj in live.items() if k in wanted and not self._ours(obj, spec)
                    and (obj["metadata"].get("labels") or {}).get(TRACKING_LABEL)]
         if foreign:
             names = ", ".join(f"{kind}/{name}" for _, kind, name in foreign)
@@ -184,7 +187,7 @@ class Reconciler:
                                                      "no los toco."), "SharedResourceWarning")
         out_of_sync = [d for d in desired if key(d) not in live
                        or self.drifted(d, live[key(d)])]
-        prunable = self.to_prune(desired, tracked)
+        prunable = self.to_prune(desired, list(live.values()), spec.name)
         synced_revision = (status.get("sync") or {}).get("revision")
         outcome = Outcome(started, revision, "Synced" if not out_of_sync and not prunable
                           else "OutOfSync", "Unknown", "nada")
@@ -282,15 +285,19 @@ class Reconciler:
         return names
 
     # -- the background loop ---------------------------------------------------------------
-    def start(self, interval: float = 2.0) -> Reconciler:
+    def start(self, interval: float = 2.0,
+              on_outcome: Callable[[str, Outcome], None] | None = None) -> Reconciler:
         """Reconcile every ``interval`` seconds in a background thread until ``stop()``."""
         def loop():
             while not self._stop.is_set():
                 try:
-                    self.outcomes.append(self.reconcile())
+                    outcome = self.reconcile()
                 except Exception as exc:  # noqa: BLE001 - the loop reports and goes on
-                    self.outcomes.append(Outcome(time.monotonic(), None, "Unknown", "Unknown",
-                                                 "error", message=f"{type(exc).__name__}: {exc}"))
+                    outcome = Outcome(time.monotonic(), None, "Unknown", "Unknown", "error",
+                                      message=f"{type(exc).__name__}: {exc}")
+                self.outcomes.append(outcome)
+                if on_outcome:
+                    on_outcome(self.name, outcome)
                 self._stop.wait(interval)
         self._stop.clear()
         self._thread = threading.Thread(target=loop, name=f"gitops-{self.name}", daemon=True)
@@ -324,19 +331,17 @@ class Reconciler:
                                                echo=False).stdout)
 
     def _live(self, spec: AppSpec, desired: list[dict], status: dict) -> dict[tuple, dict]:
-        """Live objects of the kinds involved: those the repository names, and those the
-        last pass recorded in ``status.resources`` (candidates for pruning)."""
+        """Every live object, in the destination namespace, of the kinds involved: those
+        the repository names and those the last pass recorded in ``status.resources``."""
         kinds = {self._resource(o) for o in desired} | {
             f"{r['kind']}.{r.get('version', 'v1')}.{r['group']}" if r.get("group") else r["kind"]
             for r in status.get("resources") or []}
         if not kinds or not self._namespace_exists(spec.destination):
             return {}
-        wanted = {key(o) for o in desired}
         items = json.loads(self.cluster.kubectl(
             "get", ",".join(sorted(kinds)), "-o", "json", namespace=spec.destination,
             echo=False).stdout)["items"]
-        return {key(o): o for o in items
-                if key(o) in wanted or (o["metadata"].get("labels") or {}).get(TRACKING_LABEL) == spec.name}
+        return {key(o): o for o in items}
 
     @staticmethod
     def _resource(obj: dict) -> str:
@@ -419,6 +424,66 @@ class Reconciler:
                              "-p", json.dumps({"status": status}), namespace=self.namespace,
                              echo=False)
         return outcome
+
+
+def wait_application(cluster: Cluster, namespace: str, name: str,
+                     condition: Callable[[dict], bool], timeout: float = 60) -> dict:
+    """Poll an Application until ``condition(status)`` holds; return that status. The
+    TimeoutError says what the status was, in Spanish."""
+    deadline, status = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        done = cluster.kubectl("get", "applications.argoproj.io", name, "-o", "json",
+                               namespace=namespace, echo=False, check=False)
+        if done.returncode == 0:
+            status = json.loads(done.stdout).get("status") or {}
+            if condition(status):
+                return status
+        time.sleep(0.3)
+    raise TimeoutError(f"{name} no llegó al estado esperado en {timeout:.0f} s: {describe(status)}")
+
+
+def describe(status: dict) -> str:
+    """One line for people: sync, health, revision and the first condition."""
+    if not status:
+        return "sin estado (ningún reconciliador lo ha procesado)"
+    sync, health = status.get("sync") or {}, status.get("health") or {}
+    text = (f"sync {sync.get('status', '?')}, salud {health.get('status', '?')}, "
+            f"revisión {(sync.get('revision') or '?')[:7]}")
+    conditions = status.get("conditions") or []
+    if conditions:
+        text += f"; {conditions[0]['type']}: {conditions[0]['message'][:300]}"
+    return text
+
+
+class Controller:
+    """What Argo CD's application controller does: every ``Application`` in a namespace
+    gets its own reconcile loop, started when it appears and stopped when it goes."""
+
+    def __init__(self, cluster: Cluster, namespace: str, workdir: Path, *, run: str,
+                 interval: float = 2.0, on_outcome: Callable[[str, Outcome], None] | None = None,
+                 **decisions: Callable):
+        self.cluster, self.namespace, self.workdir = cluster, namespace, Path(workdir)
+        self.run, self.interval, self.on_outcome = run, interval, on_outcome
+        self.decisions = decisions            # drifted= and to_prune=, if not the course's
+        self.reconcilers: dict[str, Reconciler] = {}
+
+    def discover(self) -> None:
+        out = self.cluster.kubectl("get", "applications.argoproj.io", "-o", "name",
+                                   namespace=self.namespace, echo=False, check=False).stdout
+        names = {line.rsplit("/", 1)[1] for line in out.split()}
+        for name in names - set(self.reconcilers):
+            self.reconcilers[name] = Reconciler(
+                self.cluster, self.namespace, name, self.workdir / name, run=self.run,
+                **self.decisions).start(self.interval, self.on_outcome)
+        for name in set(self.reconcilers) - names:
+            self.reconcilers.pop(name).stop()
+
+    def run_until(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.discover()
+            stop.wait(self.interval)
+        for reconciler in self.reconcilers.values():
+            reconciler.stop()
 
 
 def resource_health(obj: dict | None) -> str:

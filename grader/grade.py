@@ -71,7 +71,8 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         # notebook parameters; whatever it starts must carry the run label.
         extra = module.before_execution(workdir, run_id) if hasattr(module, "before_execution") else {}
         if submission.is_dir():
-            _overlay(submission, workdir / getattr(module, "SUBMISSION_ROOT", "service"))
+            _overlay(submission, workdir / getattr(module, "SUBMISSION_ROOT", "service"),
+                     keep_git=getattr(module, "KEEP_GIT", False))
             execution = runner.ExecutionReport(runner.NOT_EXECUTED, "Entrega de ficheros: se "
                                                "corrige tal cual, sin ejecutar nada.")
         else:
@@ -117,9 +118,10 @@ def _tampering(lab: str, submission: Path, run_id: str, paths: list[str],
     return LabResult(lab, str(submission), report, failed, run_id, seconds)
 
 
-def _overlay(submitted: Path, target: Path) -> None:
+def _overlay(submitted: Path, target: Path, keep_git: bool = False) -> None:
     """A student repository over the work dir: its folder named like the target (e.g.
-    ``service/``) if it has one, else the whole folder (``SUBMISSION_ROOT`` of the lab)."""
+    ``service/``) if it has one, else the whole folder (``SUBMISSION_ROOT`` of the lab).
+    Git metadata is dropped unless the lab grades a repository's history (``KEEP_GIT``)."""
     source = submitted / target.name if (submitted / target.name).is_dir() else submitted
-    shutil.copytree(source, target, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(".git", *course_lab.JUNK))
+    skipped = course_lab.JUNK if keep_git else (".git", *course_lab.JUNK)
+    shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*skipped))

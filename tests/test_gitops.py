@@ -32,10 +32,14 @@ def test_drift_only_counts_fields_the_repository_sets():
     assert gitops.drifted(desired, live)  # an extra container is drift
 
 
-def test_prune_selects_only_what_left_the_repository():
+def test_prune_selects_only_what_left_the_repository_and_is_ours():
+    def tracked(o, app="web"):
+        o["metadata"]["labels"] = {gitops.TRACKING_LABEL: app}
+        return o
     desired = [obj(name="queda")]
-    live = [obj(name="queda"), obj(name="sobra"), obj("Service", "queda")]
-    assert [gitops.key(o) for o in gitops.to_prune(desired, live)] == [
+    live = [tracked(obj(name="queda")), tracked(obj(name="sobra")), tracked(obj("Service", "queda")),
+            obj(name="kube-root-ca.crt"), tracked(obj(name="de-otra"), "otra")]
+    assert [gitops.key(o) for o in gitops.to_prune(desired, live, "web")] == [
         ("", "ConfigMap", "sobra"), ("", "Service", "queda")]
 
 
