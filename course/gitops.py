@@ -142,7 +142,7 @@ class Outcome:
     revision: str | None
     sync: str                    # Synced, OutOfSync, Unknown
     health: str                  # Healthy, Progressing, Degraded, Missing, Unknown
-    action: str                  # nada, sincronizar, corregir deriva, error
+    action: str                  # nada, sincronizar, corregir deriva, podar, error
     applied: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     message: str = ""
@@ -202,7 +202,8 @@ class Reconciler:
                 outcome.action, outcome.message = "error", str(exc)
                 outcome.health = (status.get("health") or {}).get("status", "Unknown")
                 return self._finish(app, outcome, "SyncError")
-            outcome.action = "sincronizar" if new_commit else "corregir deriva"
+            outcome.action = ("sincronizar" if new_commit else
+                              "corregir deriva" if out_of_sync else "podar")
             outcome.sync = "Synced" if spec.prune or not prunable else "OutOfSync"
         outcome.health = self._health(spec, desired, status)
         return self._finish(app, outcome, None, desired=desired, prunable=prunable,

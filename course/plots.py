@@ -121,7 +121,7 @@ def rollout_chart(rollouts: dict[str, Sequence[dict]], title: str) -> Figure:
 
 
 GITOPS_ACTIONS = (("nada", COLORS[4]), ("sincronizar", COLORS[1]),
-                  ("corregir deriva", COLORS[2]), ("error", COLORS[0]))
+                  ("corregir deriva", COLORS[2]), ("podar", COLORS[3]), ("error", COLORS[0]))
 
 
 def gitops_timeline(outcomes: Sequence, events: dict[str, float], start: float,
