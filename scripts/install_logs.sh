@@ -31,6 +31,8 @@ fi
 # 2. syslog-ng (core + the http module), unpacked from Debian's .debs with its libraries.
 if [ -x "$sdir/bin/syslog-ng" ] && "$sdir/bin/syslog-ng" --version >/dev/null 2>&1; then
   log "syslog-ng en caché: $sdir/bin/syslog-ng"
+elif command -v syslog-ng >/dev/null 2>&1; then
+  log "syslog-ng del sistema: $(command -v syslog-ng) (Binder: binder/apt.txt)"
 else
   debs=$(mktemp -d)
   trap 'rm -rf "$debs"' EXIT
