@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -90,6 +90,7 @@ class Store:
 
     def __init__(self, process: processes.Process, url: str, data: Path) -> None:
         self.process, self.url, self.data = process, url, data
+        self.restart: Callable[[], Store] | None = None  # set by Pipeline.store
         self.http = httpx.Client(base_url=url, timeout=30, trust_env=False)
 
     # --- ingestion ------------------------------------------------------------------
@@ -189,16 +190,20 @@ class Pipeline:
         return process
 
     def store(self, retention: str = "7d", *, name: str = "victoria-logs",
-              extra: Sequence[str] = (), timeout: float = 30) -> Store:
-        """Start VictoriaLogs with ``-retentionPeriod=retention`` on a free port."""
-        port = processes.free_port()
+              extra: Sequence[str] = (), timeout: float = 30, port: int | None = None) -> Store:
+        """Start VictoriaLogs with ``-retentionPeriod=retention`` on a free port (or
+        ``port``: the same store again after a stop, with the same data)."""
+        port = port or processes.free_port()
         data = self.scratch / name
         url = f"http://127.0.0.1:{port}"
         process = self._start(name, [
             _need("victoria-logs"), f"-storageDataPath={data}", f"-retentionPeriod={retention}",
             f"-httpListenAddr=127.0.0.1:{port}", "-loggerLevel=WARN", *extra],
             f"{url}/health", timeout, log_dir=self._internal)
-        return Store(process, url, data)
+        store = Store(process, url, data)
+        store.restart = lambda: self.store(retention, name=name, extra=extra, timeout=timeout,
+                                           port=port)
+        return store
 
     def service(self, alias: str, environment: Mapping[str, str] | None = None,
                 timeout: float = 60) -> str:
