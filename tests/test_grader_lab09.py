@@ -74,15 +74,20 @@ def test_untouched_lab_fails_cleanly():
 
 
 # Mistakes: request_id as a stream label, no drop rule for the probes, no branch for
-# non-JSON lines, a retention without unit, a 5xx query without a time window.
+# non-JSON lines, no flow control (a burst is partly dropped), a retention without unit,
+# a 5xx query without a time window.
 SOL = SOLVED["SYSLOG_NG_CONF"]
+WINDOW = SOL[SOL.index("\n                # Ventana"):SOL.index(" log-fetch-limit(2000)") + len(" log-fetch-limit(2000)")]
 LABELLED_UNFILTERED = (SOL.replace("_stream_fields=service,level", "_stream_fields=service,request_id")
                        .replace("if { parser(p_json); filter(f_ruido); }\n", "parser(p_json);\n")
-                       .replace('  else { filter { not message("^[[:space:]]*\\\\{"); }; rewrite(r_texto); };\n', ""))
+                       .replace('  else { filter { not message("^[[:space:]]*\\\\{"); }; rewrite(r_texto); };\n', "")
+                       .replace("  flags(flow-control);\n", "")
+                       .replace(WINDOW, ""))
 
 
 def test_labels_drops_raw_lines_retention_and_window_are_caught(tmp_path):
     assert LABELLED_UNFILTERED.count("request_id") == 1 and "else {" not in LABELLED_UNFILTERED
+    assert "flags(flow-control)" not in LABELLED_UNFILTERED
     queries = {**SOLVED["CONSULTAS"],
                "errores_por_ruta": "status_code:>=500 | stats by (http_path) count() errores"}
     result = graded(submit_dir(tmp_path, config=LABELLED_UNFILTERED, queries=queries,
@@ -93,6 +98,7 @@ def test_labels_drops_raw_lines_retention_and_window_are_caught(tmp_path):
     assert got["envio.no_json"] == "failed" and "no es JSON" in says["envio.no_json"]
     assert got["retencion.configurada"] == "failed" and "14d" in says["retencion.configurada"]
     assert got["consultas.errores_por_ruta"] == "failed" and "_time:5m" in says["consultas.errores_por_ruta"]
+    assert got["envio.rafaga"] == "failed" and "flow-control" in says["envio.rafaga"]
     for ok in ("envio.config_valida", "envio.lineas_completas", "envio.campos",
                "envio.sin_secretos", "consultas.peticion"):
         assert got[ok] == "passed", (ok, says[ok])
@@ -142,7 +148,7 @@ def test_missing_content_type_is_caught(tmp_path):
 # A valid alternative: one file() source per service, the Elasticsearch bulk API, the
 # probes dropped before parsing, other LogsQL spellings, a retention in weeks.
 ALTERNATIVE = r"""@version: 3.38
-source s_uno { file("`LOGS_DIR`/catalogo-1.log" flags(no-parse) follow-freq(0.2)); };
+source s_uno { file("`LOGS_DIR`/catalogo-1.log" flags(no-parse) follow-freq(0.2) log-iw-size(25000)); };
 source s_dos { file("`LOGS_DIR`/catalogo-2.log" flags(no-parse) follow-freq(0.2)); };
 rewrite r_uno { set("catalogo-1" value("service")); };
 rewrite r_dos { set("catalogo-2" value("service")); };
@@ -168,6 +174,7 @@ log {
   filter(f_sondas);
   if { parser { json-parser(prefix("log.")); }; destination(d_es); }
   else { rewrite(r_secretos); destination(d_texto); };
+  flags(flow-control);
 };
 """
 

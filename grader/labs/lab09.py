@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from course import logstore, processes
+from course import logstore, logsynth, processes
 from grader.checks import check
 
 SERVICE_WITHOUT = ()
@@ -36,6 +36,8 @@ HIGH_CARDINALITY = ("request_id", "client_ip", "user_id", "http_path", "duracion
                     "event", "timestamp")
 SECRET = "s3cr3t-lab09-"                # values the grader sends; none may reach the store
 RAW_LINE = "AVISO biblioteca-externa: conexión reintentada password={secret} intento=2"
+BURST = 20_000                          # lines written at once: the default queue holds 10 000
+BURST_S = 15
 RETENTION_MIN_S, RETENTION_MAX_S = 24 * 3600, 366 * 24 * 3600
 DURATION = re.compile(r"^(\d+)([hdwy])$")
 UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
@@ -342,3 +344,23 @@ def retention_is_set(ctx):
     store.jsonline([{"event": f"{marker}-reciente", "service": "corrector"}], time_field="ninguno")
     assert store.wait_count(f'"{marker}-reciente"', 1, timeout=5) == 1, "El almacén no guarda una línea actual."
     assert store.count(f'"{marker}"') == 1, "El almacén guardó una línea más antigua que la retención."
+
+
+@check("envio.rafaga", points=1, needs=("logs",))
+def burst_arrives_complete(ctx):
+    """Una ráfaga de 20 000 líneas llega entera: el agente frena la lectura en vez de descartar."""
+    traffic = _traffic(ctx)
+    assert traffic.seconds_to_arrive is not None, (
+        "Ni siquiera el tráfico normal llega entero al almacén (envio.lineas_completas): no "
+        "se prueba la ráfaga.")
+    tag = f"rafaga-{ctx.run_id[-6:]}"
+    lines = logsynth.lines(BURST, seed=9)
+    for n, line in enumerate(lines):
+        line["request_id"] = f"{tag}-{n:05d}"
+    with (_pipeline(ctx).logs_dir / "catalogo-1.log").open("a") as log:
+        log.write("".join(json.dumps(line) + "\n" for line in lines))
+    found = _store(ctx).wait_count(f'request_id:"{tag}"* or "{tag}"*', BURST, timeout=BURST_S)
+    assert found == BURST, (
+        f"De una ráfaga de {BURST} líneas llegaron {found} en {BURST_S} s. Cuando la cola del "
+        "destino se llena, syslog-ng descarta lo que no cabe: pon flags(flow-control) en el log "
+        "(y una ventana de lectura grande en la fuente: log-iw-size(20000)).")
