@@ -232,11 +232,11 @@ def every_line_arrives(ctx):
 
 @check("envio.campos", points=2, needs=("logs",))
 def lines_are_parsed(ctx):
-    """Las líneas JSON se guardan como campos (level, status_code, http_path, request_id), no como un texto."""
+    """Las líneas JSON se guardan como campos (level, status_code, http_path…), no como un texto."""
     traffic = _traffic(ctx)
     lines = _by_id(ctx, traffic.ids[1])
     assert lines, "No llega ninguna línea de las peticiones del corrector."
-    finished = [r for r in lines if r.get("_msg") == "peticion_terminada" or r.get("event") == "peticion_terminada"]
+    finished = [r for r in lines if "peticion_terminada" in (r.get("_msg"), r.get("event"))]
     assert finished, (
         "Ninguna línea tiene como mensaje «peticion_terminada»: el JSON se guarda entero como "
         f"texto (p. ej. _msg = {lines[0].get('_msg', '')[:90]!r}). Analízalo con json-parser() y "
@@ -256,7 +256,8 @@ def labels_are_bounded(ctx):
     bad = sorted(k for k in keys if k in HIGH_CARDINALITY)
     assert not bad, (f"Usas como etiqueta de flujo {', '.join(bad)}: un valor distinto por "
                      f"petición crea un flujo por petición ({len(streams)} flujos). Deja esos "
-                     "campos como campos normales (se buscan igual) y en _stream_fields solo service (y level).")
+                     "campos como campos normales (se buscan igual) y en _stream_fields solo "
+                     "service (y level).")
     assert "service" in keys, ("Los flujos no distinguen el servicio: añade service a "
                                f"_stream_fields (flujos: {streams[:4]}).")
     assert len(streams) <= MAX_STREAMS, f"{len(streams)} flujos: demasiados (máximo {MAX_STREAMS})."
