@@ -1,7 +1,9 @@
 """course.logstore under bad input, with the real store and shipper (local processes):
 the store goes down (the service is not slowed down, the shipper retries and delivers
-once it is back), a burst of lines (none lost), a shipper configuration syslog-ng
-rejects (the grader says so in Spanish and still cleans everything up)."""
+once it is back) or fills up (429, reported and retried), a burst of lines (none lost), a
+shipper configuration syslog-ng rejects (the grader says so in Spanish and still cleans
+everything up)."""
+import json
 import os
 import time
 
@@ -52,7 +54,6 @@ def test_store_down_does_not_block_the_service_and_the_shipper_retries(pipeline)
 def test_a_burst_of_lines_arrives_complete(pipeline):
     store = pipeline.store()
     pipeline.shipper(SOLVED["SYSLOG_NG_CONF"], store)
-    import json
     lines = logsynth.lines(20_000)
     with (pipeline.logs_dir / "rafaga.log").open("a") as out:
         out.write("".join(json.dumps(r) + "\n" for r in lines))
@@ -70,3 +71,19 @@ def test_a_config_syslog_ng_rejects_is_reported_not_crashed(tmp_path, graded_as_
     assert got["retencion.configurada"] == "passed"
     assert "error" not in got.values() and result.score < 0.5
     assert processes.leftovers(result.run_id) == []
+
+
+def test_store_full_is_reported_and_retried_without_blocking_the_service(pipeline):
+    """VictoriaLogs without free disk (forced with -storage.minFreeDiskSpaceBytes) goes
+    read-only and answers 429; syslog-ng logs it and keeps retrying; the service runs on."""
+    store = pipeline.store(extra=["-storage.minFreeDiskSpaceBytes=1000000000000000"])
+    answer = store.jsonline([{"event": "sin-sitio", "service": "prueba"}])
+    assert answer.status_code == 429 and "read-only" in answer.text
+    url = pipeline.service("catalogo-1")
+    shipper = pipeline.shipper(SOLVED["SYSLOG_NG_CONF"], store)
+    assert _mean_ms(url, "lleno") < 200
+    deadline = time.monotonic() + 10
+    while "status_code='429'" not in shipper.tail(50) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert "status_code='429'" in shipper.tail(50) and "trying again" in shipper.tail(50)
+    assert shipper.alive() and store.count("*") == 0
