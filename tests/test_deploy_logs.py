@@ -58,3 +58,53 @@ def test_filebeat_parses_at_the_root_drops_probes_and_has_ilm():
     assert filebeat["processors"][0]["drop_event"]["when"]["regexp"]["http_path"] == "^/health"
     ilm = json.loads((LOGS / "elk" / "ilm-logs-catalogo.json").read_text())
     assert ilm["policy"]["phases"]["delete"]["min_age"] == "14d"
+
+
+K8S_VERSION = "1.35"
+ALLOY_K8S = LOGS / "k8s" / "alloy.yaml"
+
+
+def test_alloy_daemonset_is_valid_kubernetes():
+    import kubernetes_validate
+
+    objects = [o for o in yaml.safe_load_all(ALLOY_K8S.read_text()) if o]
+    for obj in objects:
+        assert kubernetes_validate.validate(obj, K8S_VERSION, strict=True) == K8S_VERSION
+    kinds = {o["kind"]: o for o in objects}
+    container = kinds["DaemonSet"]["spec"]["template"]["spec"]["containers"][0]
+    assert PINNED.match(container["image"])
+    config = kinds["ConfigMap"]["data"]["config.alloy"]
+    labels = re.search(r"stage\.labels \{(.*?)\n\s*\}\n", config, re.S)[1]
+    assert "request_id" not in labels and "stage.drop" in config
+
+
+def test_alloy_daemonset_is_ready_on_every_node(k8s_cluster):
+    """On the course's cluster the shipper's DaemonSet reaches numberReady ==
+    desiredNumberScheduled (on kwok nodes the pod status is simulated: no container runs).
+    Only the namespaced objects are applied, in the run's namespace, so the cleanup of
+    the run removes everything; the cluster-wide RBAC is validated above."""
+    import time
+
+    from course import k8s
+    from course import docker as cdocker
+
+    run = cdocker.new_run_id()
+    namespaced = [o for o in yaml.safe_load_all(ALLOY_K8S.read_text())
+                  if o and o["kind"] in ("ServiceAccount", "ConfigMap", "DaemonSet")]
+    try:
+        namespace = k8s_cluster.namespace(run)
+        k8s_cluster.kubectl("apply", "-f", "-", namespace=namespace,
+                            input=yaml.safe_dump_all(namespaced), echo=False)
+        deadline, status = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:
+            out = k8s_cluster.kubectl("get", "daemonset", "alloy-logs", "-o", "json",
+                                      namespace=namespace, echo=False)
+            status = json.loads(out.stdout)["status"]
+            if status.get("desiredNumberScheduled", 0) > 0 and \
+                    status.get("numberReady") == status["desiredNumberScheduled"]:
+                break
+            time.sleep(1)
+        assert status.get("desiredNumberScheduled", 0) > 0, status
+        assert status.get("numberReady") == status["desiredNumberScheduled"], status
+    finally:
+        k8s.cleanup(run)
