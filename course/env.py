@@ -142,6 +142,19 @@ def _prometheus(docker_ok: bool) -> Capability:
     return Capability("prometheus", "Prometheus", False, "ni binario ni Docker", how)
 
 
+def _logs() -> Capability:
+    """15.9's pipeline as local processes: VictoriaLogs and syslog-ng (no engine needed)."""
+    from course import logstore
+
+    absent = logstore.missing()
+    if absent:
+        return Capability("logs", "Logs centralizados (VictoriaLogs + syslog-ng)", False,
+                          f"faltan {', '.join(absent)}", logstore.HOW_TO)
+    return Capability("logs", "Logs centralizados (VictoriaLogs + syslog-ng)", True,
+                      f"VictoriaLogs {logstore.VLOGS_VERSION} y syslog-ng ({logstore.SYSLOGNG_SUITE})"
+                      " como procesos locales", logstore.HOW_TO)
+
+
 def _registry() -> Capability:
     how = ("Sin acceso a Docker Hub el curso construye sustitutos locales de las imágenes "
            "(`curso imagenes --offline`); en una red corporativa revisa el proxy.")
@@ -187,6 +200,7 @@ def detect() -> dict[str, Capability]:
         _crds(),
         _git_daemon(),
         _prometheus(docker_cap.available),
+        _logs(),
         _registry(),
         _binder(),
     ]

@@ -65,7 +65,10 @@ def spawn(name: str, command: Sequence[str], *, log_dir: Path, run: str | None =
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     env = {**os.environ, **(environment or {}), RUN_ENV: run or cdocker.run_id()}
-    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+    log.write_bytes(b"")
+    # Append mode (O_APPEND): another writer of the same file (a test adding a line, 15.9)
+    # is never overwritten by the child's own file offset.
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         popen = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=out,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  start_new_session=True)  # Ctrl+C in Jupyter does not hit it

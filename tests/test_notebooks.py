@@ -8,7 +8,7 @@ import time
 import nbformat
 import pytest
 
-from course import REPO_ROOT, k8s, processes, promstack
+from course import REPO_ROOT, k8s, logstore, processes, promstack
 from course import docker as cdocker
 from tests.conftest import engine_or_skip
 
@@ -69,6 +69,9 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
         if notebook.stem.startswith("08_") and promstack.binary("prometheus"):
             # Without an engine, 15.8 still runs a real Prometheus: the local binaries.
             assert "procesos locales" in text and "Objetivos de Prometheus" in text
+    if notebook.stem.startswith("09_") and not logstore.missing():
+        # 15.9's store and shipper are local processes: they run with and without an engine.
+        assert "líneas buscables" in text and "con un secreto: 0" in text
 
 
 def test_start_notebook_reports_engine_honestly(tmp_path):
