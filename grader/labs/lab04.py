@@ -19,8 +19,9 @@ import kubernetes_validate
 import yaml
 
 from course import docker as cdocker
-from course import k8s, pod_smoke, show
+from course import k8s, pod_smoke
 from grader.checks import NotVerifiable, check
+from grader.labs._cluster import ensure_cluster
 
 SERVICE_WITHOUT: tuple[str, ...] = ()
 SUBMISSION_ROOT = "."                 # a directory submission holds chart/ and kustomize/
@@ -41,15 +42,7 @@ BAD_UPGRADE_TIMEOUT = "20s"
 WAIT_TIMEOUT = "90s"
 
 
-def before_execution(workdir: Path, run_id: str) -> dict:
-    """A cluster for the notebook and the checks: the one in use, or one created for this
-    grading (the grader's cleanup deletes it again). Without one, the cluster checks are
-    skipped with the reason; the rest still runs."""
-    try:
-        k8s.ensure(run_id)
-    except (k8s.ClusterUnavailable, k8s.CommandFailed) as exc:
-        show.warn(f"Sin clúster para esta corrección: {exc}")
-    return {}
+before_execution = ensure_cluster  # a cluster for the notebook and the checks
 
 
 # --- facts shared by several checks ----------------------------------------------------

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import yaml
 
-from course import crds, envrepo, gitops, gitserver, k8s, processes, show
-from course.gitserver import GitError, git
+from course import crds, envrepo, gitops, gitserver, k8s, processes
+from course.gitserver import git
 from grader.checks import check
+from grader.labs._cluster import ensure_cluster
 
 SERVICE_WITHOUT: tuple[str, ...] = ()
 SUBMISSION_ROOT = "."                 # a directory submission holds entornos/, aplicaciones/…
@@ -45,14 +46,7 @@ FUNCTION_TIMEOUT_S = 20
 CLUSTER_NEEDS = ("cluster", "crds", "git", "kubectl")
 
 
-def before_execution(workdir: Path, run_id: str) -> dict:
-    """A cluster for the notebook and the checks (the grader's cleanup deletes one it
-    created); without one, the cluster checks are skipped with the reason."""
-    try:
-        k8s.ensure(run_id)
-    except (k8s.ClusterUnavailable, k8s.CommandFailed) as exc:
-        show.warn(f"Sin clúster para esta corrección: {exc}")
-    return {}
+before_execution = ensure_cluster  # a cluster for the notebook and the checks
 
 
 # --- the repository and its history -----------------------------------------------------
