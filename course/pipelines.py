@@ -383,3 +383,72 @@ def cleanup(run: str | None = None, *, registry_host: str | None = None) -> None
         shutil.rmtree(path, ignore_errors=True)
     if registry_host:
         remove_images(registry_host)
+
+
+# --- the diagram ------------------------------------------------------------------------------
+
+def _needs(job: dict) -> list[str]:
+    needs = job.get("needs") or []
+    return [needs] if isinstance(needs, str) else [n if isinstance(n, str) else n.get("job")
+                                                  for n in needs]
+
+
+def diagram(github_doc: dict, gitlab_doc: dict | None = None):
+    """Jobs of a workflow as boxes in columns (a column per level of ``needs``), with their
+    condition, matrix, environment and artifacts; arrows are the ``needs`` edges."""
+    import matplotlib.pyplot as plt
+
+    from course.plots import COLORS
+
+    jobs = github_doc.get("jobs") or {}
+    level: dict[str, int] = {}
+
+    def depth(name: str, seen=()) -> int:
+        if name not in level:
+            parents = [p for p in _needs(jobs[name]) if p in jobs and p not in seen]
+            level[name] = 1 + max((depth(p, (*seen, name)) for p in parents), default=-1)
+        return level[name]
+
+    for name in jobs:
+        depth(name)
+    gl_jobs = {k: v for k, v in (gitlab_doc or {}).items() if isinstance(v, dict) and "script" in v}
+    tallest = max((list(level.values()).count(c) for c in set(level.values())), default=1)
+    fig, ax = plt.subplots(figsize=(3.1 * (max(level.values(), default=0) + 1), 0.8 + 1.2 * tallest))
+    rows: dict[int, int] = {}
+    where = {}
+    for name, job in jobs.items():
+        col = level[name]
+        row = rows.get(col, 0)
+        rows[col] = row + 1
+        x, y = col * 3.0, -row * 1.5
+        where[name] = (x, y)
+        notes = []
+        if job.get("strategy", {}).get("matrix"):
+            matrix = {k: v for k, v in job["strategy"]["matrix"].items() if isinstance(v, list)}
+            notes.append("matriz: " + ", ".join(f"{k}={v}" for k, v in matrix.items()))
+        if job.get("if"):
+            notes.append("si: " + str(job["if"])[:38])
+        if job.get("environment"):
+            env_name = job["environment"]
+            notes.append(f"entorno: {env_name if isinstance(env_name, str) else env_name.get('name')}")
+        gl = gl_jobs.get(name, {})
+        if gl.get("artifacts"):
+            notes.append("GitLab: artefactos " + ", ".join(map(str, gl["artifacts"].get("paths", [])
+                                                              or gl["artifacts"].get("reports", {}))))
+        if gl.get("when") == "manual" or any(r.get("when") == "manual" for r in gl.get("rules", [])):
+            notes.append("GitLab: manual en tags")
+        ax.text(x, y, f"{name}\n" + "\n".join(notes), ha="center", va="center", fontsize=8,
+                bbox={"boxstyle": "round,pad=0.5", "facecolor": COLORS[col % len(COLORS)],
+                      "alpha": 0.25, "edgecolor": COLORS[col % len(COLORS)]})
+    for name, job in jobs.items():
+        for parent in _needs(job):
+            if parent in where:
+                (x0, y0), (x1, y1) = where[parent], where[name]
+                ax.annotate("", xy=(x1 - 1.1, y1), xytext=(x0 + 1.1, y0),
+                            arrowprops={"arrowstyle": "->", "lw": 1.4})
+    ax.set_xlim(-1.6, 3.0 * max(level.values(), default=0) + 1.6)
+    ax.set_ylim(-1.5 * max(rows.values(), default=1) + 0.7, 0.8)
+    ax.axis("off")
+    ax.set_title("Jobs del pipeline (flechas: needs)", fontsize=11, loc="left")
+    fig.tight_layout()
+    return fig

@@ -276,6 +276,9 @@ def secret_not_leaked(ctx):
     for kind in ("github", "gitlab"):
         facts = _scenarios(ctx, kind)
         run, secret = facts["tag"], facts["secret"]
+        assert facts["after_tag"]["config"], (
+            f"El pipeline de {kind} no publicó la imagen 1.4.2: sin imagen no se puede comprobar "
+            f"que el secreto no está dentro ({run.summary()}).")
         assert LOGIN_OK in run.log, (
             f"En el pipeline de {kind} no hay «{LOGIN_OK}»: el job de imagen debe hacer "
             f"docker login con {SECRET_NAME} (--password-stdin).")
