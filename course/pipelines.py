@@ -237,8 +237,9 @@ def run_act(work: WorkRepo, *, event: str = "push", ref: str = "refs/heads/main"
                "--secret-file", str(private / "secrets.env")]
         for key, value in (variables or {}).items():
             cmd += ["--var", f"{key}={value}"]
-        # act keeps its working copies under $XDG_CACHE_HOME/act: a private one per run.
-        env = _tool_env(XDG_CACHE_HOME=str(private / "cache"))
+        # act keeps its working copies under $XDG_CACHE_HOME/act: a private one per run;
+        # a private HOME too, so a `docker login` in a step never touches the user's.
+        env = _tool_env(XDG_CACHE_HOME=str(private / "cache"), HOME=str(private))
         code, raw, seconds, timed_out = _execute(cmd, cwd=work.path, env=env, timeout=timeout,
                                                  tool_name="act")
     log, jobs = _parse_act(raw)
@@ -297,7 +298,9 @@ def run_gitlab(work: WorkRepo, *, tag: str | None = None, branch: str = "main",
             cmd += ["--variable", f"{key}={value}"]
         for job in manual:
             cmd += ["--manual", job]
-        code, log, seconds, timed_out = _execute(cmd, cwd=work.path, env=_tool_env(),
+        # A private HOME: the job's bash must not read the user's ~/.bashrc (a pyenv or
+        # conda init there would put another Python first in PATH), nor write to ~/.docker.
+        code, log, seconds, timed_out = _execute(cmd, cwd=work.path, env=_tool_env(HOME=str(private)),
                                                  timeout=timeout, tool_name="gitlab-ci-local")
     jobs = {}
     for line in log.splitlines():
