@@ -20,7 +20,7 @@ def cold(work: pipelines.WorkRepo, marker: str) -> None:
     """A builder-stage line unique to this run: every layer after it is rebuilt."""
     dockerfile = (work.path / "Dockerfile").read_text()
     stage = "FROM ${PYTHON_IMAGE} AS builder\n"
-    lines = [l for l in dockerfile.splitlines() if not l.startswith("RUN echo bench")]
+    lines = [line for line in dockerfile.splitlines() if not line.startswith("RUN echo bench")]
     dockerfile = "\n".join(lines) + "\n"
     work.write("Dockerfile", dockerfile.replace(stage, f"{stage}RUN echo bench {marker}\n", 1))
     work.commit(f"bench: {marker}")

@@ -59,7 +59,8 @@ def test_solution_files_are_the_reference_pipelines():
     """The lesson, the solution and deploy/cicd teach the same two files."""
     sources = [c.source for c in nbformat.read(SOLUTION, as_version=4).cells
                if c.source.startswith("%%writefile")]
-    written = ["\n".join(l for l in s.splitlines()[1:] if "### " not in l) + "\n" for s in sources]
+    written = ["\n".join(line for line in s.splitlines()[1:] if "### " not in line) + "\n"
+               for s in sources]
     assert written == [GITHUB, GITLAB]
 
 
@@ -107,7 +108,8 @@ def test_typical_mistakes_fail_their_checks(runners, tmp_path):
          "            --label registry.password=\"${{ secrets.REGISTRY_PASSWORD }}\" \\\n"))
     gitlab = replaced(
         GITLAB,
-        ('--junitxml="reports/pytest-$SUITE.xml" $files', '--junitxml="reports/pytest-$SUITE.xml" $files || true'),
+        ('--junitxml="reports/pytest-$SUITE.xml" $files',
+         '--junitxml="reports/pytest-$SUITE.xml" $files || true'),
         ('tags="$tags $image:$major.$minor $image:$major"', 'tags="$tags $image:$major.$minor"'))
     result = grade(submit(tmp_path, github, gitlab), "lab05")
     state, text = result.statuses(), result.messages()

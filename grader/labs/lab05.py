@@ -136,7 +136,11 @@ def _snapshot(host: str) -> dict:
 def _scenarios(ctx, kind: str) -> dict:
     """Run the four scenarios with one runner; memoised, images removed afterwards."""
     def run_all():
-        text = _text(ctx, GITHUB if kind == "github" else GITLAB)
+        relative = GITHUB if kind == "github" else GITLAB
+        text = _text(ctx, relative)
+        errors = pipelines.schema_errors(ctx.workdir / relative, kind)
+        assert not errors, (f"{relative} no se ejecuta: no cumple el esquema oficial "
+                            f"({'; '.join(errors[:2])}). Corrígelo primero (mira «{kind}.esquema»).")
         secret = "t15-" + secrets.token_hex(12)
         try:
             host = creg.start(ctx.run_id, suffix=f"registro-{kind}").host
@@ -147,14 +151,15 @@ def _scenarios(ctx, kind: str) -> dict:
         facts = {"secret": secret, "sha": work.sha}
         try:
             work.tag(RELEASE)
+            runner = pipelines.run_act if kind == "github" else pipelines.run_gitlab
+
+            def run(**kw):
+                return runner(work, variables=variables, secrets=secret_values,
+                              timeout=PIPELINE_TIMEOUT_S, **kw)
+
             if kind == "github":
-                run = lambda **kw: pipelines.run_act(work, variables=variables, secrets=secret_values,
-                                                     timeout=PIPELINE_TIMEOUT_S, **kw)
                 facts["tag"] = run(ref=f"refs/tags/{RELEASE}")
             else:
-                run = lambda **kw: pipelines.run_gitlab(work, variables=variables,
-                                                        secrets=secret_values,
-                                                        timeout=PIPELINE_TIMEOUT_S, **kw)
                 facts["tag"] = run(tag=RELEASE, manual=("deploy",))
                 facts["artifacts"] = _artifact_texts(pipelines.artifacts_dir(work))
             facts["after_tag"] = _snapshot(host)
@@ -262,9 +267,9 @@ def github_reuses_cache(ctx):
     facts = _scenarios(ctx, "github")
     run = facts["main"]
     assert run.ok, f"El pipeline del push a main no terminó bien: {_explain(run)}"
-    build_lines = [l for l in run.log.splitlines() if l.startswith("[build")]
+    build_lines = [line for line in run.log.splitlines() if line.startswith("[build")]
     assert build_lines, "En el push a main no se ejecutó ningún job «build»."
-    reused = sum(any(mark in l for mark in CACHE_MARKS) for l in build_lines)
+    reused = sum(any(mark in line for mark in CACHE_MARKS) for line in build_lines)
     assert reused >= 2, ("La segunda construcción no reutilizó capas (ningún «Using cache» en el "
                          "log del job build): no uses --no-cache y copia requirements.txt antes "
                          "que el código.")
