@@ -194,7 +194,7 @@ def _artifact_texts(folder: Path) -> dict[str, str]:
 
 
 def _explain(run: pipelines.PipelineRun) -> str:
-    return f"{run.summary()}\n--- últimas líneas ---\n{run.tail(12)}"
+    return f"{run.summary()}\n--- últimas líneas ---\n{run.tail(30)}"
 
 
 def _published(ctx, kind: str) -> None:
