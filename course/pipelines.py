@@ -1,0 +1,457 @@
+"""CI/CD pipelines run for real on this machine (15.5): GitHub Actions workflows with
+``act`` and GitLab CI pipelines with ``gitlab-ci-local``, against a throwaway git
+repository of the service.
+
+What runs where, and why:
+- ``act -P ubuntu-latest=-self-hosted`` runs every step on this host (no runner image
+  to pull: there is no Docker Hub here). act clones every ``uses:`` action when a job
+  starts, even for a step whose ``if:`` is false, so offline only local actions and
+  ``actions/checkout`` (which act handles itself) can appear in a job that runs here.
+- ``gitlab-ci-local --shell-executor-no-image`` runs jobs without ``image:`` in a shell.
+- Both get their secrets from a file outside the repository (never on the command line,
+  where ``ps`` would show them), and a per-run HOME/cache directory, removed afterwards.
+
+The docker commands inside the pipelines talk to the same engine as the course; the
+images they build are tagged with the run's registry host (a free port per run), so
+``cleanup`` finds exactly those.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+import yaml
+
+from course import REPO_ROOT
+from course import docker as cdocker
+
+SERVICE_DIR = REPO_ROOT / "service"
+CHART_DIR = REPO_ROOT / "deploy" / "helm" / "catalogo"
+REFERENCE_DIR = REPO_ROOT / "deploy" / "cicd"
+GITHUB_WORKFLOW = ".github/workflows/ci.yml"
+GITLAB_PIPELINE = ".gitlab-ci.yml"
+RUNNER_LABEL = "ubuntu-latest=-self-hosted"   # act: run the job's steps on this host
+DEFAULT_TIMEOUT_S = 300
+AUTHOR = git.Actor("Curso Tema 15", "curso@example.invalid")
+IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache", "*.pyc")
+GCL_SUMMARY = re.compile(r"^\s*(PASS|FAIL|WARN)\s+\[[^\]]*\]\s+(.+?)\s*$")
+
+
+class PipelineToolMissing(RuntimeError):
+    """act, gitlab-ci-local or actionlint is not installed (Spanish message)."""
+
+
+# --- tools ---------------------------------------------------------------------------
+
+def tool(name: str) -> str | None:
+    """The executable installed by ``scripts/install_cicd.sh`` (venv bin first), or PATH's."""
+    local = Path(sys.executable).parent / name
+    if local.exists() and os.access(local, os.X_OK):
+        return str(local)
+    return shutil.which(name)
+
+
+def version(name: str) -> str | None:
+    exe = tool(name)
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20,
+                             check=False, env=_tool_env())
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if out.returncode == 0 and text else None
+
+
+def _require(name: str) -> str:
+    exe = tool(name)
+    if not exe:
+        raise PipelineToolMissing(
+            f"No está instalado `{name}`: ejecuta `bash scripts/install_cicd.sh` "
+            "(lo llama `make setup`).")
+    return exe
+
+
+def _tool_env(**extra: str) -> dict[str, str]:
+    """The host environment, with the venv's bin first (ruff, pytest, helm, kubectl)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["ACT_DISABLE_VERSION_CHECK"] = "1"   # act would call GitHub at start-up
+    env.update(extra)
+    return env
+
+
+# --- the work repository ---------------------------------------------------------------
+
+@dataclass
+class WorkRepo:
+    """A git repository with the service at its root and the Helm chart in ``chart/``."""
+    path: Path
+    run: str
+
+    @property
+    def repo(self) -> git.Repo:
+        return git.Repo(self.path)
+
+    def write(self, relative: str, text: str) -> Path:
+        target = self.path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        return target
+
+    def commit(self, message: str) -> str:
+        """Commit everything and return the full sha."""
+        repo = self.repo
+        repo.git.add(A=True)
+        repo.index.commit(message, author=AUTHOR, committer=AUTHOR)
+        return repo.head.commit.hexsha
+
+    def tag(self, name: str) -> None:
+        self.repo.create_tag(name, message=f"Versión {name}")
+
+    @property
+    def sha(self) -> str:
+        return self.repo.head.commit.hexsha
+
+
+def new_repo(run: str | None = None, *, github: str | None = None,
+             gitlab: str | None = None) -> WorkRepo:
+    """Copy the service (and the chart) into a new git repository on branch main."""
+    run = run or cdocker.run_id()
+    path = Path(tempfile.mkdtemp(prefix=f"{run}-pipeline-"))
+    shutil.copytree(SERVICE_DIR, path, dirs_exist_ok=True, ignore=IGNORED)
+    shutil.copytree(CHART_DIR, path / "chart", ignore=IGNORED)
+    (path / ".gitignore").write_text(".gitlab-ci-local/\n.docker-config/\n.cache/\n"
+                                     "__pycache__/\n.ruff_cache/\n")
+    git.Repo.init(path, initial_branch="main")
+    work = WorkRepo(path, run)
+    if github is not None:
+        work.write(GITHUB_WORKFLOW, github)
+    if gitlab is not None:
+        work.write(GITLAB_PIPELINE, gitlab)
+    work.commit("Servicio del curso")
+    return work
+
+
+# --- results ---------------------------------------------------------------------------
+
+@dataclass
+class PipelineRun:
+    tool: str
+    returncode: int | None
+    seconds: float
+    log: str
+    jobs: dict[str, str] = field(default_factory=dict)   # job → success | failure | skipped
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def ran(self, prefix: str) -> list[str]:
+        """Jobs whose name starts with ``prefix`` and that really ran (success or failure)."""
+        return [j for j, state in self.jobs.items()
+                if j.split(" ")[0] == prefix and state in ("success", "failure")]
+
+    def summary(self) -> str:
+        states = ", ".join(f"{job}: {state}" for job, state in self.jobs.items()) or "ningún job"
+        end = ("se cortó por tiempo" if self.timed_out else
+               "terminó bien" if self.ok else f"falló (código {self.returncode})")
+        return f"{self.tool} {end} en {self.seconds:.1f} s — {states}"
+
+    def tail(self, lines: int = 25) -> str:
+        return "\n".join(self.log.splitlines()[-lines:])
+
+
+def _execute(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
+             tool_name: str) -> tuple[int | None, str, float, bool]:
+    """Run in its own process group, so a timeout stops the whole tree (docker build too)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _stop_group(proc)
+        out.seek(0)
+        log = out.read()
+    seconds = time.perf_counter() - started
+    if timed_out:
+        log += (f"\n[curso] {tool_name} se detuvo: la ejecución superó {timeout:.0f} s "
+                "(¿un paso que espera para siempre, o que intenta salir a Internet?).\n")
+    return (None if timed_out else proc.returncode), log, seconds, timed_out
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# --- act (GitHub Actions) ----------------------------------------------------------------
+
+def push_event(ref: str) -> dict:
+    return {"ref": ref, "repository": {"default_branch": "main"}}
+
+
+def pull_request_event(branch: str = "feature") -> dict:
+    return {"pull_request": {"head": {"ref": branch}, "base": {"ref": "main"}, "number": 1},
+            "repository": {"default_branch": "main"}}
+
+
+def run_act(work: WorkRepo, *, event: str = "push", ref: str = "refs/heads/main",
+            variables: dict[str, str] | None = None, secrets: dict[str, str] | None = None,
+            timeout: float = DEFAULT_TIMEOUT_S, workflow: str = GITHUB_WORKFLOW) -> PipelineRun:
+    """Run the workflow with act for a push to ``ref`` (or a pull request)."""
+    exe = _require("act")
+    with tempfile.TemporaryDirectory(prefix=f"{work.run}-act-") as tmp:
+        private = Path(tmp)
+        payload = pull_request_event() if event == "pull_request" else push_event(ref)
+        (private / "event.json").write_text(json.dumps(payload))
+        (private / "secrets.env").write_text(
+            "".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
+        (private / "cache").mkdir()
+        cmd = [exe, event, "-W", workflow, "-P", RUNNER_LABEL, "--pull=false",
+               "--no-cache-server", "--json", "-e", str(private / "event.json"),
+               "--secret-file", str(private / "secrets.env")]
+        for key, value in (variables or {}).items():
+            cmd += ["--var", f"{key}={value}"]
+        # act keeps its working copies under $XDG_CACHE_HOME/act: a private one per run;
+        # a private HOME too, so a `docker login` in a step never touches the user's.
+        env = _tool_env(XDG_CACHE_HOME=str(private / "cache"), HOME=str(private))
+        code, raw, seconds, timed_out = _execute(cmd, cwd=work.path, env=env, timeout=timeout,
+                                                 tool_name="act")
+    log, jobs = _parse_act(raw)
+    return PipelineRun("act", code, seconds, log, jobs, timed_out)
+
+
+def _parse_act(raw: str) -> tuple[str, dict[str, str]]:
+    """act --json: one JSON object per line; text lines (errors) are kept as they are."""
+    lines, jobs = [], {}
+    for line in raw.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            lines.append(line)
+            continue
+        if not isinstance(entry, dict):
+            lines.append(line)
+            continue
+        job = entry.get("jobID") or entry.get("job") or ""
+        matrix = entry.get("matrix") or {}
+        if matrix:
+            job += " (" + ", ".join(str(v) for v in matrix.values()) + ")"
+        if entry.get("jobResult"):
+            jobs[job] = entry["jobResult"]
+        lines.append(f"[{job}] {entry.get('msg', '')}".rstrip())
+    return "\n".join(lines), jobs
+
+
+# --- gitlab-ci-local (GitLab CI) -----------------------------------------------------------
+
+def run_gitlab(work: WorkRepo, *, tag: str | None = None, branch: str = "main",
+               merge_request: bool = False, variables: dict[str, str] | None = None,
+               secrets: dict[str, str] | None = None, manual: tuple[str, ...] = (),
+               timeout: float = DEFAULT_TIMEOUT_S) -> PipelineRun:
+    """Run the pipeline as GitLab would for a tag, a branch or a merge request."""
+    exe = _require("gitlab-ci-local")
+    with tempfile.TemporaryDirectory(prefix=f"{work.run}-gcl-") as tmp:
+        private = Path(tmp)
+        cmd = [exe, "--shell-executor-no-image", "--home", str(private), "--timestamps"]
+        # Secrets go in the user's variables file, outside the repository: the local
+        # counterpart of GitLab's masked CI/CD variables.
+        (private / ".gitlab-ci-local").mkdir()
+        (private / ".gitlab-ci-local" / "variables.yml").write_text(
+            yaml.safe_dump({"global": dict(secrets or {})}))
+        context = dict(variables or {})
+        if tag:
+            context.update(CI_COMMIT_TAG=tag)
+            cmd += ["--unset-variable", "CI_COMMIT_BRANCH"]
+        elif merge_request:
+            context.update(CI_PIPELINE_SOURCE="merge_request_event",
+                           CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main")
+            cmd += ["--unset-variable", "CI_COMMIT_BRANCH"]
+        else:
+            context.update(CI_COMMIT_BRANCH=branch)
+        for key, value in context.items():
+            cmd += ["--variable", f"{key}={value}"]
+        for job in manual:
+            cmd += ["--manual", job]
+        # A private HOME: the job's bash must not read the user's ~/.bashrc (a pyenv or
+        # conda init there would put another Python first in PATH), nor write to ~/.docker.
+        code, log, seconds, timed_out = _execute(cmd, cwd=work.path, env=_tool_env(HOME=str(private)),
+                                                 timeout=timeout, tool_name="gitlab-ci-local")
+    jobs = {}
+    for line in log.splitlines():
+        match = GCL_SUMMARY.match(line)
+        if match:
+            state = {"PASS": "success", "FAIL": "failure", "WARN": "failure"}[match[1]]
+            jobs[match[2].replace(": [", " (").replace("]", ")")] = state
+    return PipelineRun("gitlab-ci-local", code, seconds, log, jobs, timed_out)
+
+
+def artifacts_dir(work: WorkRepo) -> Path:
+    """Where ``run_gitlab`` left the jobs' artifacts (one folder per job)."""
+    return work.path / ".gitlab-ci-local" / "artifacts"
+
+
+# --- validation ------------------------------------------------------------------------------
+
+def yaml_problem(text: str) -> str | None:
+    """None if the text is valid YAML; else the problem in Spanish, with its line."""
+    try:
+        yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"línea {mark.line + 1}, columna {mark.column + 1}" if mark else "posición desconocida"
+        return f"YAML inválido en la {where}: {exc.problem or exc.context}"
+    except yaml.YAMLError as exc:
+        return f"YAML inválido: {exc}"
+    return None
+
+
+def schema_errors(path: Path, kind: str) -> list[str]:
+    """check-jsonschema with its built-in schema for ``github`` or ``gitlab`` files."""
+    args = (["--builtin-schema", "vendor.github-workflows"] if kind == "github" else
+            ["--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci",
+             "--regex-variant", "nonunicode"])
+    exe = tool("check-jsonschema") or _require("check-jsonschema")
+    out = subprocess.run([exe, *args, "-o", "json", str(path)], capture_output=True, text=True,
+                         timeout=60, check=False)
+    if out.returncode == 0:
+        return []
+    try:
+        report = json.loads(out.stdout)
+    except ValueError:
+        return [(out.stdout + out.stderr).strip()[:500] or "check-jsonschema falló"]
+    errors = [f"{e.get('path', '$')}: {e.get('message', '')}"[:300] for e in report.get("errors", [])]
+    errors += [str(e.get("message", e))[:300] for e in report.get("parse_errors", [])]
+    return errors or ["check-jsonschema falló sin detalle"]
+
+
+def actionlint(path: Path) -> list[str]:
+    """Findings of the real actionlint CLI, as «línea L: mensaje [regla]»."""
+    exe = _require("actionlint")
+    out = subprocess.run([exe, "-format", "{{json .}}", str(path)], capture_output=True,
+                         text=True, timeout=60, check=False)
+    try:
+        findings = json.loads(out.stdout or "[]")
+    except ValueError:
+        return [(out.stdout + out.stderr).strip()[:500]]
+    return [f"línea {f['line']}: {f['message']} [{f['kind']}]" for f in findings]
+
+
+# --- cleanup -----------------------------------------------------------------------------------
+
+def remove_images(registry_host: str) -> int:
+    """Remove every local image tagged for this run's registry (``host:port/…``)."""
+    client = cdocker.client()
+    removed = 0
+    for image in client.images.list():
+        for ref in image.tags:
+            if ref.startswith(f"{registry_host}/"):
+                try:
+                    client.images.remove(ref, force=True)
+                    removed += 1
+                except Exception:  # already gone with an earlier tag
+                    pass
+    return removed
+
+
+def cleanup(run: str | None = None, *, registry_host: str | None = None) -> None:
+    """Remove the run's work repositories and artifacts, and its pipeline images."""
+    run = run or cdocker.run_id()
+    for path in Path(tempfile.gettempdir()).glob(f"{run}-pipeline-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    if registry_host:
+        remove_images(registry_host)
+
+
+# --- the diagram ------------------------------------------------------------------------------
+
+def _needs(job: dict) -> list[str]:
+    needs = job.get("needs") or []
+    return [needs] if isinstance(needs, str) else [n if isinstance(n, str) else n.get("job")
+                                                  for n in needs]
+
+
+def diagram(github_doc: dict, gitlab_doc: dict | None = None):
+    """Jobs of a workflow as boxes in columns (a column per level of ``needs``), with their
+    condition, matrix, environment and artifacts; arrows are the ``needs`` edges."""
+    import matplotlib.pyplot as plt
+
+    from course.plots import COLORS
+
+    jobs = github_doc.get("jobs") or {}
+    level: dict[str, int] = {}
+
+    def depth(name: str, seen=()) -> int:
+        if name not in level:
+            parents = [p for p in _needs(jobs[name]) if p in jobs and p not in seen]
+            level[name] = 1 + max((depth(p, (*seen, name)) for p in parents), default=-1)
+        return level[name]
+
+    for name in jobs:
+        depth(name)
+    gl_jobs = {k: v for k, v in (gitlab_doc or {}).items() if isinstance(v, dict) and "script" in v}
+    tallest = max((list(level.values()).count(c) for c in set(level.values())), default=1)
+    fig, ax = plt.subplots(figsize=(3.1 * (max(level.values(), default=0) + 1), 0.8 + 1.2 * tallest))
+    rows: dict[int, int] = {}
+    where = {}
+    for name, job in jobs.items():
+        col = level[name]
+        row = rows.get(col, 0)
+        rows[col] = row + 1
+        x, y = col * 3.0, -row * 1.5
+        where[name] = (x, y)
+        notes = []
+        if job.get("strategy", {}).get("matrix"):
+            matrix = {k: v for k, v in job["strategy"]["matrix"].items() if isinstance(v, list)}
+            notes.append("matriz: " + ", ".join(f"{k}={v}" for k, v in matrix.items()))
+        if job.get("if"):
+            notes.append("si: " + str(job["if"])[:38])
+        if job.get("environment"):
+            env_name = job["environment"]
+            notes.append(f"entorno: {env_name if isinstance(env_name, str) else env_name.get('name')}")
+        gl = gl_jobs.get(name, {})
+        if gl.get("artifacts"):
+            notes.append("GitLab: artefactos " + ", ".join(map(str, gl["artifacts"].get("paths", [])
+                                                              or gl["artifacts"].get("reports", {}))))
+        if gl.get("when") == "manual" or any(r.get("when") == "manual" for r in gl.get("rules", [])):
+            notes.append("GitLab: manual en tags")
+        ax.text(x, y, f"{name}\n" + "\n".join(notes), ha="center", va="center", fontsize=8,
+                bbox={"boxstyle": "round,pad=0.5", "facecolor": COLORS[col % len(COLORS)],
+                      "alpha": 0.25, "edgecolor": COLORS[col % len(COLORS)]})
+    for name, job in jobs.items():
+        for parent in _needs(job):
+            if parent in where:
+                (x0, y0), (x1, y1) = where[parent], where[name]
+                ax.annotate("", xy=(x1 - 1.1, y1), xytext=(x0 + 1.1, y0),
+                            arrowprops={"arrowstyle": "->", "lw": 1.4})
+    ax.set_xlim(-1.6, 3.0 * max(level.values(), default=0) + 1.6)
+    ax.set_ylim(-1.5 * max(rows.values(), default=1) + 0.7, 0.8)
+    ax.axis("off")
+    ax.set_title("Jobs del pipeline (flechas: needs)", fontsize=11, loc="left")
+    fig.tight_layout()
+    return fig

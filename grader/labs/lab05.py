@@ -1,0 +1,340 @@
+"""Lab 05 (15.5): the student's GitHub Actions workflow and GitLab CI pipeline for the
+course service, validated with the field's tools and then run for real.
+
+The grader builds a git repository with the service and each pipeline file and runs it
+with act (GitHub) and gitlab-ci-local (GitLab), each against its own local registry:
+1. a push of tag ``v1.4.2`` (builds and publishes; the GitLab deploy is a manual job,
+   approved with ``--manual deploy``), 2. a push to main (the image build must reuse the
+   layer cache), 3. a pull/merge request (nothing is built or deployed), 4. a push to main
+   with a bug that a test catches (the pipeline must fail before building).
+Checks read the registry's HTTP API, the runners' job results and logs, the image
+configuration (history, env, labels) and the artifacts, never what the notebook prints.
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import yaml
+from docker.errors import DockerException
+
+from course import images, pipelines
+from course import registry as creg
+from grader.checks import check
+
+SERVICE_WITHOUT = ()
+SUBMISSION_ROOT = "."            # a directory submission holds .github/ and .gitlab-ci.yml
+GITHUB = pipelines.GITHUB_WORKFLOW
+GITLAB = pipelines.GITLAB_PIPELINE
+REPOSITORY = "catalogo"
+RELEASE = "v1.4.2"
+RELEASE_TAGS = {"1.4.2", "1.4", "1"}
+PIPELINE_TIMEOUT_S = 240
+SECRET_NAME = "REGISTRY_PASSWORD"
+SHA_TAG = re.compile(r"[0-9a-f]{7,40}")
+BUG_FILE = "app/health.py"
+BUG = ('return {"estado": "vivo"}', 'return {"estado": "caido"}')  # test_routes catches it
+CACHE_MARKS = ("Using cache", "CACHED")
+LOGIN_OK = "Login Succeeded"
+GAP = "NotImplementedError"
+
+
+# --- the files ------------------------------------------------------------------------
+
+def _text(ctx, relative: str) -> str:
+    path = ctx.workdir / relative
+    assert path.exists(), (f"No existe {relative} en la carpeta de trabajo: la tarea lo escribe "
+                           "con %%writefile (o entrégalo en esa ruta dentro de la carpeta).")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    assert GAP not in text, (f"{relative} todavía tiene el hueco «# TU CÓDIGO AQUÍ» / "
+                             "raise NotImplementedError(): escribe el pipeline.")
+    problem = pipelines.yaml_problem(text)
+    assert problem is None, f"{relative}: {problem}"
+    assert isinstance(yaml.safe_load(text), dict), f"{relative} no es un mapa YAML de claves."
+    return text
+
+
+def _schema(ctx, relative: str, kind: str) -> None:
+    _text(ctx, relative)
+    errors = pipelines.schema_errors(ctx.workdir / relative, kind)
+    assert not errors, (f"{relative} no cumple el esquema oficial (check-jsonschema): "
+                        + "; ".join(errors[:3]))
+
+
+@check("github.esquema", points=1)
+def github_schema(ctx):
+    """El workflow es YAML válido y cumple el esquema de GitHub Actions."""
+    _schema(ctx, GITHUB, "github")
+
+
+@check("github.actionlint", points=1, needs=("actionlint",))
+def github_actionlint(ctx):
+    """actionlint no encuentra nada en el workflow (expresiones, contextos, shell)."""
+    _text(ctx, GITHUB)
+    findings = pipelines.actionlint(ctx.workdir / GITHUB)
+    assert not findings, "actionlint encuentra: " + "; ".join(findings[:4])
+
+
+@check("gitlab.esquema", points=1)
+def gitlab_schema(ctx):
+    """.gitlab-ci.yml es YAML válido y cumple el esquema de GitLab CI."""
+    _schema(ctx, GITLAB, "gitlab")
+
+
+@check("github.permisos", points=1)
+def github_permissions_and_concurrency(ctx):
+    """El workflow limita GITHUB_TOKEN (permissions) y cancela ejecuciones repetidas (concurrency)."""
+    doc = yaml.safe_load(_text(ctx, GITHUB))
+    permissions = doc.get("permissions")
+    assert permissions is not None, ("Falta «permissions:» arriba del workflow: desde 2023 "
+                                     "GITHUB_TOKEN es de solo lectura por defecto en repos nuevos, y "
+                                     "conviene declararlo (contents: read) y ampliarlo solo en el "
+                                     "job que lo necesita.")
+    assert permissions != "write-all", "«permissions: write-all» da todos los permisos al token."
+    assert doc.get("concurrency"), ("Falta «concurrency:» (por ejemplo group: ci-${{ github.ref }} "
+                                    "con cancel-in-progress: true).")
+
+
+@check("secretos.ficheros", points=2)
+def secrets_only_by_reference(ctx):
+    """La contraseña del registro llega como secreto / variable protegida, nunca escrita en los ficheros."""
+    github, gitlab = _text(ctx, GITHUB), _text(ctx, GITLAB)
+    assert f"secrets.{SECRET_NAME}" in github, (
+        f"El workflow no usa ${{{{ secrets.{SECRET_NAME} }}}}: la contraseña del registro debe "
+        "venir de los secretos del repositorio.")
+    gl_vars = (yaml.safe_load(gitlab).get("variables") or {})
+    assert SECRET_NAME not in gl_vars, (
+        f".gitlab-ci.yml define {SECRET_NAME} en «variables:»: eso la deja escrita en el "
+        "repositorio. Va en Settings → CI/CD → Variables (enmascarada y protegida).")
+    assert re.search(rf"\$\{{?{SECRET_NAME}\b", gitlab), (
+        f".gitlab-ci.yml no usa ${SECRET_NAME} (la variable enmascarada del proyecto).")
+    for name, text in ((GITHUB, github), (GITLAB, gitlab)):
+        literal = re.search(r"--password[= ]+['\"]?(?!\$)[^\s'\"|]+", text)
+        assert not literal, f"{name} escribe una contraseña literal: «{literal[0]}»."
+
+
+# --- running the pipelines ------------------------------------------------------------------
+
+def _common_variables(host: str) -> dict[str, str]:
+    return {"REGISTRY": host, "PYTHON_IMAGE": images.ensure("python-slim")}
+
+
+def _snapshot(host: str) -> dict:
+    """What the registry holds now: its tags, and the labels and config of the release."""
+    tags = set(creg.tags(host, REPOSITORY))
+    facts = {"tags": tags, "labels": {}, "config": ""}
+    if "1.4.2" in tags:
+        config = creg.image_config(host, REPOSITORY, "1.4.2")
+        facts["labels"] = config.get("config", {}).get("Labels") or {}
+        facts["config"] = json.dumps(config)   # history, env and labels, as published
+    return facts
+
+
+def _scenarios(ctx, kind: str) -> dict:
+    """Run the four scenarios with one runner; memoised, images removed afterwards."""
+    def run_all():
+        relative = GITHUB if kind == "github" else GITLAB
+        text = _text(ctx, relative)
+        errors = pipelines.schema_errors(ctx.workdir / relative, kind)
+        assert not errors, (f"{relative} no se ejecuta: no cumple el esquema oficial "
+                            f"({'; '.join(errors[:2])}). Corrígelo primero (mira «{kind}.esquema»).")
+        secret = "t15-" + secrets.token_hex(12)
+        try:
+            host = creg.start(ctx.run_id, suffix=f"registro-{kind}").host
+        except (creg.RegistryError, DockerException) as exc:
+            raise RuntimeError(f"el corrector no pudo arrancar el registro: {exc}") from None
+        variables, secret_values = _common_variables(host), {SECRET_NAME: secret}
+        work = pipelines.new_repo(ctx.run_id, **{kind: text})
+        facts = {"secret": secret, "sha": work.sha}
+        try:
+            work.tag(RELEASE)
+            runner = pipelines.run_act if kind == "github" else pipelines.run_gitlab
+
+            def run(**kw):
+                return runner(work, variables=variables, secrets=secret_values,
+                              timeout=PIPELINE_TIMEOUT_S, **kw)
+
+            if kind == "github":
+                facts["tag"] = run(ref=f"refs/tags/{RELEASE}")
+            else:
+                facts["tag"] = run(tag=RELEASE, manual=("deploy",))
+                facts["artifacts"] = _artifact_texts(pipelines.artifacts_dir(work))
+            facts["after_tag"] = _snapshot(host)
+            if facts["tag"].timed_out:  # it hangs: the other scenarios would hang as well
+                facts.update(main=facts["tag"], request=facts["tag"], bug=facts["tag"],
+                             new_tags_with_bug=set(), main_sha=work.sha, bug_sha=work.sha)
+                return facts
+            work.write("CHANGELOG.md", "Cambio en main tras la versión 1.4.2.\n")
+            facts["main_sha"] = work.commit("Cambio en main")
+            facts["main"] = run(ref="refs/heads/main") if kind == "github" else run(branch="main")
+            facts["request"] = (run(event="pull_request") if kind == "github"
+                                else run(merge_request=True))
+            before = set(creg.tags(host, REPOSITORY))
+            source = (work.path / BUG_FILE).read_text()
+            work.write(BUG_FILE, source.replace(*BUG))
+            facts["bug_sha"] = work.commit("Un error que las pruebas detectan")
+            facts["bug"] = run(ref="refs/heads/main") if kind == "github" else run(branch="main")
+            facts["new_tags_with_bug"] = set(creg.tags(host, REPOSITORY)) - before
+        finally:
+            pipelines.cleanup(ctx.run_id, registry_host=host)
+        return facts
+    return ctx.memo(kind, run_all)
+
+
+def _artifact_texts(folder: Path) -> dict[str, str]:
+    found = {}
+    if folder.is_dir():
+        for path in folder.rglob("*"):
+            if path.is_file() and path.stat().st_size < 5_000_000:
+                found[path.relative_to(folder).as_posix()] = path.read_text(errors="replace")
+    return found
+
+
+def _explain(run: pipelines.PipelineRun) -> str:
+    return f"{run.summary()}\n--- últimas líneas ---\n{run.tail(30)}"
+
+
+def _published(ctx, kind: str) -> None:
+    facts = _scenarios(ctx, kind)
+    run = facts["tag"]
+    assert run.ok, f"El pipeline del tag {RELEASE} no terminó bien: {_explain(run)}"
+    tags = facts["after_tag"]["tags"]
+    shas = {t for t in tags if SHA_TAG.fullmatch(t) and facts["sha"].startswith(t)}
+    extra = tags - RELEASE_TAGS - shas
+    missing = RELEASE_TAGS - tags
+    assert not missing and len(shas) == 1 and not extra, (
+        f"Tras el tag {RELEASE}, el registro tiene {sorted(tags)}: se esperaban exactamente "
+        f"{sorted(RELEASE_TAGS)} y el sha corto del commit"
+        + (f"; faltan {sorted(missing)}" if missing else "")
+        + (f"; sobran {sorted(extra)}" if extra else "")
+        + ("; falta la etiqueta del commit" if not shas else "") + ".")
+    labels = facts["after_tag"]["labels"]
+    revision = labels.get("org.opencontainers.image.revision", "")
+    assert revision and facts["sha"].startswith(revision) and len(revision) >= 7, (
+        f"La imagen 1.4.2 tiene org.opencontainers.image.revision={revision!r}, no el commit "
+        f"{facts['sha'][:12]}…: pásalo con --label o --build-arg VCS_REF.")
+    assert labels.get("org.opencontainers.image.version") == "1.4.2", (
+        f"La imagen 1.4.2 tiene org.opencontainers.image.version="
+        f"{labels.get('org.opencontainers.image.version')!r}: la versión sale del tag sin la «v».")
+
+
+@check("github.publica", points=2, needs=("docker", "act"))
+def github_publishes_release(ctx):
+    """Con act, el tag v1.4.2 publica exactamente 1.4.2, 1.4, 1 y el sha, con etiquetas OCI del commit."""
+    _published(ctx, "github")
+
+
+@check("gitlab.publica", points=2, needs=("docker", "gitlabci"))
+def gitlab_publishes_release(ctx):
+    """Con gitlab-ci-local, el tag v1.4.2 publica exactamente 1.4.2, 1.4, 1 y el sha, con etiquetas OCI."""
+    _published(ctx, "gitlab")
+
+
+def _stops_on_failing_test(ctx, kind: str) -> None:
+    facts = _scenarios(ctx, kind)
+    run = facts["bug"]
+    assert not run.timed_out, f"El pipeline no terminó: {run.summary()}"
+    assert not run.ok, ("Con un error que las pruebas detectan, el pipeline terminó bien: ¿los "
+                        "tests se ejecutan de verdad y su fallo hace fallar el job (sin «|| true» "
+                        f"ni allow_failure)? {run.summary()}")
+    failed = [j for j, s in run.jobs.items() if s == "failure"]
+    assert any(j.startswith("test") for j in failed), (
+        f"El pipeline falló, pero no en un job de tests ({run.summary()}).")
+    assert not run.ran("build") and not facts["new_tags_with_bug"], (
+        "Con los tests en rojo se construyó o publicó la imagen "
+        f"({sorted(facts['new_tags_with_bug'])}): el job de imagen debe depender de los tests "
+        "(needs).")
+
+
+@check("github.test_para", points=2, needs=("docker", "act"))
+def github_failing_test_stops(ctx):
+    """Con act, un test que falla hace fallar el pipeline y la imagen no se construye."""
+    _stops_on_failing_test(ctx, "github")
+
+
+@check("gitlab.test_para", points=2, needs=("docker", "gitlabci"))
+def gitlab_failing_test_stops(ctx):
+    """Con gitlab-ci-local, un test que falla hace fallar el pipeline y la imagen no se construye."""
+    _stops_on_failing_test(ctx, "gitlab")
+
+
+@check("github.cache", points=1, needs=("docker", "act"))
+def github_reuses_cache(ctx):
+    """La segunda ejecución (push a main) reutiliza la caché de capas al construir."""
+    facts = _scenarios(ctx, "github")
+    run = facts["main"]
+    assert run.ok, f"El pipeline del push a main no terminó bien: {_explain(run)}"
+    build_lines = [line for line in run.log.splitlines() if line.startswith("[build")]
+    assert build_lines, "En el push a main no se ejecutó ningún job «build»."
+    reused = sum(any(mark in line for mark in CACHE_MARKS) for line in build_lines)
+    assert reused >= 2, ("La segunda construcción no reutilizó capas (ningún «Using cache» en el "
+                         "log del job build): no uses --no-cache y copia requirements.txt antes "
+                         "que el código.")
+
+
+@check("secretos.fugas", points=2, needs=("docker", "act", "gitlabci"))
+def secret_not_leaked(ctx):
+    """El secreto se usa (docker login) y su valor no aparece en la imagen, los artefactos ni los logs."""
+    for kind in ("github", "gitlab"):
+        facts = _scenarios(ctx, kind)
+        run, secret = facts["tag"], facts["secret"]
+        assert facts["after_tag"]["config"], (
+            f"El pipeline de {kind} no publicó la imagen 1.4.2: sin imagen no se puede comprobar "
+            f"que el secreto no está dentro ({run.summary()}).")
+        assert LOGIN_OK in run.log, (
+            f"En el pipeline de {kind} no hay «{LOGIN_OK}»: el job de imagen debe hacer "
+            f"docker login con {SECRET_NAME} (--password-stdin).")
+        assert secret not in facts["after_tag"]["config"], (
+            f"El valor de {SECRET_NAME} está dentro de la imagen publicada por {kind} "
+            "(historia, ENV o etiquetas): nunca lo pases como --build-arg ni --label.")
+        leaked = [name for name, text in facts.get("artifacts", {}).items() if secret in text]
+        assert not leaked, f"El valor de {SECRET_NAME} está en los artefactos {leaked}."
+        assert secret not in run.log, (f"El valor de {SECRET_NAME} aparece en el log de {kind}: "
+                                       "no lo imprimas (echo) ni lo pongas en la línea de órdenes.")
+
+
+@check("despliegue.reglas", points=2, needs=("docker", "act", "gitlabci"))
+def deploy_only_on_tags_and_main(ctx):
+    """El despliegue corre en el tag y en main, nunca en una pull/merge request (ni la imagen)."""
+    for kind, request in (("github", "pull request"), ("gitlab", "merge request")):
+        facts = _scenarios(ctx, kind)
+        assert facts["tag"].ran("deploy"), (f"En {kind}, el tag {RELEASE} no ejecutó el job deploy "
+                                           f"({facts['tag'].summary()}).")
+        assert facts["main"].ran("deploy"), (f"En {kind}, el push a main no ejecutó el job deploy "
+                                            f"({facts['main'].summary()}).")
+        request_run = facts["request"]
+        ran = [j for j in ("build", "deploy") if request_run.ran(j)]
+        assert not ran, (f"En {kind}, una {request} ejecutó {ran}: la imagen y el despliegue "
+                         "solo corren en tags y en main (if:/rules:).")
+        assert request_run.ran("test"), (f"En {kind}, la {request} no ejecutó los tests "
+                                         f"({request_run.summary()}).")
+
+
+@check("gitlab.artefactos", points=1, needs=("docker", "gitlabci"))
+def gitlab_junit_artifacts(ctx):
+    """Los tests de GitLab dejan como artefacto un informe JUnit sin fallos."""
+    facts = _scenarios(ctx, "gitlab")
+    reports = {name: text for name, text in facts.get("artifacts", {}).items()
+               if name.endswith(".xml")}
+    assert reports, ("El pipeline de GitLab no dejó ningún artefacto .xml: guarda el informe de "
+                     "pytest (--junitxml) en artifacts (reports: junit y paths).")
+    total = 0
+    for name, text in reports.items():
+        try:
+            root = ET.fromstring(text)
+        except ET.ParseError:
+            raise AssertionError(f"El artefacto {name} no es XML válido.") from None
+        suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+        total += sum(int(s.get("tests", 0)) for s in suites)
+        failures = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+        assert failures == 0, f"El informe {name} tiene {failures} fallos en el tag {RELEASE}."
+    assert total > 0, "Los informes JUnit no contienen ningún test."
+
+
+def before_execution(workdir: Path, run_id: str) -> dict:
+    """The grader runs the pipelines itself (four scenarios each): the notebook only writes
+    and validates the files, so its own demo run is switched off."""
+    return {"ejecutar": False}

@@ -1,0 +1,86 @@
+"""The CI/CD files of the course (15.5) are valid for the field's tools, without Docker:
+the service's reference pipelines (deploy/cicd), the repository's own workflow for forks
+(.github/workflows) and the devcontainer. The part of the repository's workflow that can
+run offline is run with act."""
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from course import REPO_ROOT, env, pipelines
+
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+GITHUB_FILES = [*WORKFLOWS, REPO_ROOT / "deploy" / "cicd" / "github-ci.yml"]
+GITLAB_FILES = [REPO_ROOT / "deploy" / "cicd" / "gitlab-ci.yml"]
+DEVCONTAINER = REPO_ROOT / ".devcontainer"
+
+
+def ids(path: Path) -> str:
+    return path.relative_to(REPO_ROOT).as_posix()
+
+
+@pytest.mark.parametrize("path", GITHUB_FILES, ids=ids)
+def test_github_workflow_schema(path):
+    assert pipelines.yaml_problem(path.read_text()) is None
+    assert pipelines.schema_errors(path, "github") == []
+
+
+@pytest.mark.parametrize("path", GITHUB_FILES, ids=ids)
+def test_github_workflow_actionlint(path):
+    if not env.has("actionlint"):
+        pytest.skip(env.explain_missing([env.get("actionlint")]))
+    assert pipelines.actionlint(path) == []
+
+
+@pytest.mark.parametrize("path", GITLAB_FILES, ids=ids)
+def test_gitlab_pipeline_schema(path):
+    assert pipelines.schema_errors(path, "gitlab") == []
+
+
+def test_validators_report_the_mistake(tmp_path):
+    """The same helpers fail on broken files, with the line (they are not always-green)."""
+    assert "línea 2" in pipelines.yaml_problem("jobs:\n  - name: Extract (example: x)\n")
+    broken = tmp_path / "ci.yml"
+    broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    env:\n"
+                      "      X: ${{ runner.temp }}\n    steps:\n      - run: echo\n")
+    if env.has("actionlint"):
+        assert any("runner" in f and "línea 6" in f for f in pipelines.actionlint(broken))
+    gitlab = tmp_path / "gitlab.yml"
+    gitlab.write_text("image:\n  stage: build\n  script: [echo]\n")  # «image» is a keyword
+    assert pipelines.schema_errors(gitlab, "gitlab")
+
+
+def test_devcontainer_is_valid():
+    config = json.loads((DEVCONTAINER / "devcontainer.json").read_text())
+    dockerfile = DEVCONTAINER / config["build"]["dockerfile"]
+    assert dockerfile.exists()
+    assert any("docker-in-docker" in feature for feature in config["features"])
+    assert "make setup" in config["postCreateCommand"]
+    hadolint = Path(os.sys.executable).parent / "hadolint"
+    done = subprocess.run([str(hadolint), "--failure-threshold", "warning", str(dockerfile)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(os.environ.get("ACT") == "true", reason="ya dentro de act: sin recursión")
+def test_repository_workflow_offline_part_runs_with_act():
+    """act runs the «validar» job of the repository's workflow on this host; the «curso»
+    job (Docker Hub, kind) is skipped with `if: ${{ !github.event.act }}`."""
+    if not env.has("act"):
+        pytest.skip(env.explain_missing([env.get("act")]))
+    with tempfile.TemporaryDirectory(prefix="t15-act-curso-") as tmp:
+        event = Path(tmp) / "event.json"
+        event.write_text(json.dumps({"act": True, "ref": "refs/heads/main"}))
+        done = subprocess.run(
+            [pipelines.tool("act"), "push", "-W", ".github/workflows/curso.yml",
+             "-P", pipelines.RUNNER_LABEL, "--pull=false", "--no-cache-server", "--json",
+             "-e", str(event)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
+            env={**pipelines._tool_env(), "XDG_CACHE_HOME": tmp})
+    log, jobs = pipelines._parse_act(done.stdout + done.stderr)
+    assert done.returncode == 0, log[-3000:]
+    assert jobs == {"validar": "success"}, jobs
+    assert "passed" in log

@@ -1,0 +1,267 @@
+"""Lab 05 end to end: both pipelines of the solution run for real (act, gitlab-ci-local)
+and score 100 %; the untouched lab fails cleanly; typical mistakes fail their own check
+with a Spanish message; a different but valid pair of pipelines scores 100 %; a hanging
+workflow is stopped; nothing is left behind."""
+import tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course import REPO_ROOT, env, images
+from course import docker as cdocker
+from grader.grade import grade
+from grader.labs import lab05
+from tests.conftest import assert_full_marks
+
+SOLUTION = REPO_ROOT / "solutions" / "lab05_ci_cd.ipynb"
+LAB = REPO_ROOT / "labs" / "lab05_ci_cd.ipynb"
+GITHUB = (REPO_ROOT / "deploy" / "cicd" / "github-ci.yml").read_text()
+GITLAB = (REPO_ROOT / "deploy" / "cicd" / "gitlab-ci.yml").read_text()
+RUNNING = ["github.publica", "gitlab.publica", "github.test_para", "gitlab.test_para",
+           "github.cache", "secretos.fugas", "despliegue.reglas", "gitlab.artefactos"]
+
+
+def replaced(text: str, *pairs: tuple[str, str]) -> str:
+    for old, new in pairs:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def submit(tmp_path, github: str, gitlab: str) -> Path:
+    folder = tmp_path / "entrega-lab05"
+    (folder / ".github" / "workflows").mkdir(parents=True)
+    (folder / ".github" / "workflows" / "ci.yml").write_text(github)
+    (folder / ".gitlab-ci.yml").write_text(gitlab)
+    return folder
+
+
+def assert_leaves_nothing(result) -> None:
+    client = cdocker.client()
+    assert not client.containers.list(all=True, filters={"label": f"tema15.run={result.run_id}"})
+    assert not list(Path(tempfile.gettempdir()).glob(f"{result.run_id}-*"))
+    for image in client.images.list(filters={"label": "org.opencontainers.image.version=1.4.2"}):
+        assert not [t for t in image.tags if t.startswith("127.0.0.1:")], image.tags
+
+
+@pytest.fixture(scope="module")
+def runners(docker_client):
+    missing = env.missing("act", "gitlabci", "actionlint")
+    if missing:
+        pytest.skip(env.explain_missing(missing))
+    images.ensure("python-slim")
+    images.ensure("registry")
+    return docker_client
+
+
+def test_solution_files_are_the_reference_pipelines():
+    """The lesson, the solution and deploy/cicd teach the same two files."""
+    sources = [c.source for c in nbformat.read(SOLUTION, as_version=4).cells
+               if c.source.startswith("%%writefile")]
+    written = ["\n".join(line for line in s.splitlines()[1:] if "### " not in line) + "\n"
+               for s in sources]
+    assert written == [GITHUB, GITLAB]
+
+
+def test_solution_scores_everything(runners):
+    result = grade(SOLUTION)
+    assert_full_marks(result, "lab05", 8)
+    assert_leaves_nothing(result)
+
+
+def test_untouched_lab_fails_cleanly(runners):
+    result = grade(LAB)
+    assert result.execution.status == "error_en_celda"
+    assert "TU CÓDIGO AQUÍ" in result.execution.message
+    assert result.score < 0.5 and not result.success
+    assert "error" not in result.statuses().values()
+    assert "TU CÓDIGO AQUÍ" in result.messages()["github.esquema"]
+    assert_leaves_nothing(result)
+
+
+def test_seed_defects_are_reported_with_their_line(runners, tmp_path):
+    """The seed's unquoted step name («…(example: from a VERSION file)») and a GitLab job
+    called «image» (a reserved keyword): Spanish messages, nothing is run."""
+    github = replaced(GITHUB, ('- name: "Ruff (syntax errors and undefined names)"',
+                               "- name: Ruff (example: syntax errors)"))
+    gitlab = replaced(GITLAB, ("\nbuild:\n", "\nimage:\n"))
+    result = grade(submit(tmp_path, github, gitlab), "lab05")
+    state, text = result.statuses(), result.messages()
+    assert state["github.esquema"] == "failed"
+    assert "YAML inválido en la línea 33" in text["github.esquema"]
+    assert state["gitlab.esquema"] == "failed" and "esquema oficial" in text["gitlab.esquema"]
+    assert all(state[c] == "failed" for c in RUNNING)
+    assert "error" not in state.values()
+    assert result.score < 0.5
+    assert_leaves_nothing(result)
+
+
+def test_typical_mistakes_fail_their_checks(runners, tmp_path):
+    """GitHub: the secret copied into an image label, the image built on pull requests and
+    --no-cache. GitLab: `|| true` after pytest and no major tag. Each fails its check."""
+    github = replaced(
+        GITHUB,
+        ("    if: github.event_name == 'push'\n", ""),
+        ("          docker build \"${args[@]}\" \\\n",
+         "          docker build --no-cache \"${args[@]}\" \\\n"
+         "            --label registry.password=\"${{ secrets.REGISTRY_PASSWORD }}\" \\\n"))
+    gitlab = replaced(
+        GITLAB,
+        ('--junitxml="reports/pytest-$SUITE.xml" $files',
+         '--junitxml="reports/pytest-$SUITE.xml" $files || true'),
+        ('tags="$tags $image:$major.$minor $image:$major"', 'tags="$tags $image:$major.$minor"'))
+    result = grade(submit(tmp_path, github, gitlab), "lab05")
+    state, text = result.statuses(), result.messages()
+    assert state["github.cache"] == "failed" and "--no-cache" in text["github.cache"]
+    assert state["secretos.fugas"] == "failed"
+    assert "dentro de la imagen publicada por github" in text["secretos.fugas"]
+    assert state["despliegue.reglas"] == "failed"
+    assert "pull request ejecutó ['build']" in text["despliegue.reglas"]
+    assert state["gitlab.test_para"] == "failed" and "|| true" in text["gitlab.test_para"]
+    assert state["gitlab.publica"] == "failed" and "faltan ['1']" in text["gitlab.publica"]
+    for passing in ("github.esquema", "github.actionlint", "gitlab.esquema", "github.publica",
+                    "github.test_para", "gitlab.artefactos", "secretos.ficheros"):
+        assert state[passing] == "passed", (passing, text[passing])
+    assert_leaves_nothing(result)
+
+
+ALT_GITHUB = """\
+name: integracion
+on:
+  push:
+    branches: [main]
+    tags: ["v*"]
+  pull_request:
+permissions: {contents: read}
+concurrency: {group: "${{ github.workflow }}-${{ github.ref }}", cancel-in-progress: true}
+jobs:
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: ruff check --select F app
+  test:
+    needs: [lint]
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: python -m pytest -q -x -p no:cacheprovider tests
+  build:
+    needs: [test]
+    if: ${{ github.event_name != 'pull_request' }}
+    runs-on: ubuntu-latest
+    outputs: {version: "${{ steps.v.outputs.version }}"}
+    steps:
+      - uses: actions/checkout@v4
+      - id: v
+        run: |
+          python3 - >> "$GITHUB_OUTPUT" <<'PY'
+          import os
+          ref, sha = os.environ["GITHUB_REF"], os.environ["GITHUB_SHA"]
+          repo = os.environ["REGISTRY"] + "/catalogo"
+          tags = [sha[:10]]
+          version = "0.0.0-main"
+          if ref.startswith("refs/tags/v"):
+              version = ref.removeprefix("refs/tags/v")
+              major, minor, _ = version.split(".")
+              tags += [version, f"{major}.{minor}", major]
+          print("version=" + version)
+          print("refs=" + " ".join(f"{repo}:{t}" for t in tags))
+          PY
+        env: {REGISTRY: "${{ vars.REGISTRY }}"}
+      - env:
+          PASS: ${{ secrets.REGISTRY_PASSWORD }}
+          REGISTRY: ${{ vars.REGISTRY }}
+        run: |
+          export DOCKER_CONFIG="$RUNNER_TEMP/cfg"
+          echo "$PASS" | docker login "$REGISTRY" --username robot --password-stdin
+          first=""
+          for ref in ${{ steps.v.outputs.refs }}; do
+            if [ -z "$first" ]; then
+              docker build -t "$ref" --build-arg PYTHON_IMAGE="${{ vars.PYTHON_IMAGE }}" \\
+                --build-arg VERSION="${{ steps.v.outputs.version }}" --build-arg VCS_REF="$GITHUB_SHA" .
+              first="$ref"
+            else
+              docker tag "$first" "$ref"
+            fi
+            docker push "$ref"
+          done
+  deploy:
+    needs: build
+    if: github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/')
+    environment: {name: produccion}
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: helm template catalogo chart --set image.tag="${{ needs.build.outputs.version }}" > /dev/null
+"""
+
+ALT_GITLAB = """\
+stages: [calidad, pruebas, imagen, despliegue]
+workflow:
+  rules:
+    - if: $CI_MERGE_REQUEST_IID || $CI_PIPELINE_SOURCE == "merge_request_event"
+    - if: $CI_COMMIT_TAG
+    - if: $CI_COMMIT_BRANCH == "main"
+.solo_entregas:
+  rules:
+    - if: $CI_COMMIT_TAG
+    - if: $CI_COMMIT_BRANCH == "main"
+lint:
+  stage: calidad
+  script: [ruff check --select F app]
+test:
+  stage: pruebas
+  script:
+    - python -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
+  artifacts:
+    when: always
+    paths: [junit.xml]
+    reports: {junit: junit.xml}
+build:
+  extends: .solo_entregas
+  stage: imagen
+  variables: {DOCKER_CONFIG: "$CI_PROJECT_DIR/.docker-config"}
+  script:
+    - echo "$REGISTRY_PASSWORD" | docker login -u robot --password-stdin "$REGISTRY"
+    - VERSION="${CI_COMMIT_TAG:-v0.0.0-main}"; VERSION="${VERSION#v}"
+    - docker build -t "$REGISTRY/catalogo:$CI_COMMIT_SHA" --build-arg PYTHON_IMAGE="$PYTHON_IMAGE" --build-arg VERSION="$VERSION" --build-arg VCS_REF="$CI_COMMIT_SHA" .
+    - docker push "$REGISTRY/catalogo:$CI_COMMIT_SHA"
+    - |
+      if [ -n "$CI_COMMIT_TAG" ]; then
+        for t in "$VERSION" "$(echo "$VERSION" | cut -d. -f1,2)" "$(echo "$VERSION" | cut -d. -f1)"; do
+          docker tag "$REGISTRY/catalogo:$CI_COMMIT_SHA" "$REGISTRY/catalogo:$t"
+          docker push "$REGISTRY/catalogo:$t"
+        done
+      fi
+deploy:
+  extends: .solo_entregas
+  stage: despliegue
+  environment: produccion
+  script: [helm template catalogo chart > /dev/null]
+"""
+
+
+def test_valid_alternative_scores_everything(runners, tmp_path):
+    """No matrix, tags computed in Python or with cut, docker tag instead of several -t,
+    full sha tags, extends and other stage names: still 100 %."""
+    result = grade(submit(tmp_path, ALT_GITHUB, ALT_GITLAB), "lab05")
+    assert result.score == 1.0, result.to_markdown()
+    assert_leaves_nothing(result)
+
+
+def test_hanging_workflow_is_stopped(runners, tmp_path, monkeypatch):
+    monkeypatch.setattr(lab05, "PIPELINE_TIMEOUT_S", 8)
+    github = replaced(GITHUB, ("run: ruff check --select E9,F63,F7,F82 app tests",
+                               "run: sleep 600"))
+    gitlab = replaced(GITLAB, ("\nbuild:\n", "\nimage:\n"))  # not run: keeps the test short
+    result = grade(submit(tmp_path, github, gitlab), "lab05")
+    state, text = result.statuses(), result.messages()
+    assert state["github.publica"] == "failed"
+    assert "se cortó por tiempo" in text["github.publica"]
+    assert "superó 8 s" in text["github.publica"]
+    assert state["github.test_para"] == "failed" and "no terminó" in text["github.test_para"]
+    assert "error" not in state.values()
+    assert result.seconds < 90
+    assert_leaves_nothing(result)
