@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import promql_parser
 
-from course import processes, prom
+from course import REPO_ROOT, processes, prom
 
 CACHE = Path(os.environ.get("TEMA15_CACHE", Path.home() / ".cache" / "tema15"))
 HAPROXY_CACHED = CACHE / "haproxy" / "bookworm" / "bin" / "haproxy"
@@ -170,30 +170,7 @@ def plan_problems(steps: list[Step]) -> list[str]:
 
 # --- the proxy --------------------------------------------------------------------
 
-HAPROXY_CFG = """\
-global
-    stats socket {socket} mode 600 level admin
-    maxconn 512
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 15s
-    timeout server 15s
-    # No retries and no redispatch: a failed request counts as failed for the user.
-    retries 0
-
-frontend web
-    bind 127.0.0.1:{port}
-    default_backend {backend}
-
-backend {backend}
-    # roundrobin honours weights smoothly: 5 % means 1 request in 20.
-    balance roundrobin
-    http-response set-header {served_by} %[srv_name]
-    server {stable} {stable_addr} weight 100
-    server {canary} {canary_addr} weight 0
-"""
+HAPROXY_CFG = REPO_ROOT / "deploy" / "rollout" / "haproxy.cfg"
 
 
 class Proxy:
@@ -207,7 +184,7 @@ class Proxy:
         self.socket = self.folder / "admin.sock"
         self.port = processes.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = HAPROXY_CFG.format(socket=self.socket, port=self.port, backend=BACKEND,
+        config = HAPROXY_CFG.read_text().format(socket=self.socket, port=self.port, backend=BACKEND,
                                     served_by=SERVED_BY, stable=STABLE, canary=CANARY,
                                     stable_addr=_host_port(stable), canary_addr=_host_port(canary))
         (self.folder / "haproxy.cfg").write_text(config)
@@ -474,15 +451,18 @@ class Drill:
 def drill(stack, analysis: Analysis, steps: list[Step], *,
           candidate_env: Mapping[str, str] | None = None, rate: float = 40,
           warmup: float = 2.0, on_event: Callable[[Event], None] | None = None,
-          big_bang_seconds: float | None = None) -> Drill:
+          big_bang_seconds: float | None = None, scrape_canary: bool = True) -> Drill:
     """Run one release on ``stack`` (course.promstack): two copies of the service, a
     Prometheus scraping both (labels version/track), HAProxy in front, a load generator
     the whole time, and the controller (or, with ``big_bang_seconds``, the candidate at
-    100 % at once for that long: the comparison of the bench)."""
+    100 % at once for that long: the comparison of the bench). ``scrape_canary=False``:
+    Prometheus never sees the candidate, so a per-version analysis has no data."""
     stable_url = stack.service("catalogo-estable")
     canary_url = stack.service("catalogo-candidata", dict(candidate_env or {}))
-    prometheus = stack.prometheus(scrape_config(stack.address("catalogo-estable"),
-                                                stack.address("catalogo-candidata")))
+    config = scrape_config(stack.address("catalogo-estable"), stack.address("catalogo-candidata"))
+    if not scrape_canary:
+        config = config.rsplit("      - targets:", 1)[0]
+    prometheus = stack.prometheus(config)
     proxy = Proxy(stable_url, canary_url, run=stack.run)
     try:
         with Load(proxy.url, rate=rate) as load:
@@ -506,3 +486,13 @@ def drill(stack, analysis: Analysis, steps: list[Step], *,
         return Drill(result, load.hits, proxy.weights(), stable_ok, rollback)
     finally:
         proxy.close()
+
+
+def reference() -> tuple[Analysis, list[Step]]:
+    """The course's analysis and plan (deploy/rollout/analisis.yaml and plan.yaml)."""
+    import yaml
+
+    folder = REPO_ROOT / "deploy" / "rollout"
+    analysis = Analysis.from_dict(yaml.safe_load((folder / "analisis.yaml").read_text()))
+    steps = parse_steps(yaml.safe_load((folder / "plan.yaml").read_text())["steps"])
+    return analysis, steps
