@@ -446,6 +446,7 @@ class Drill:
     final_weights: dict[str, int]
     stable_ok: bool            # the stable version still answers /health/ready after the run
     rollback_seconds: float | None   # candidate's first traffic → weight back to 0
+    offset: float = 0.0        # controller start, in seconds of the load generator's clock
 
 
 def drill(stack, analysis: Analysis, steps: list[Step], *,
@@ -483,7 +484,8 @@ def drill(stack, analysis: Analysis, steps: list[Step], *,
             rollback = result.events[-1].t - result.events[0].t
         stable_ok = processes.poll_http(f"{stable_url}/health/ready", alive=lambda: True,
                                         timeout=5) is None
-        return Drill(result, load.hits, proxy.weights(), stable_ok, rollback)
+        return Drill(result, load.hits, proxy.weights(), stable_ok, rollback,
+                     result.started - load.start_time)
     finally:
         proxy.close()
 
