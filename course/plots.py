@@ -181,7 +181,8 @@ def canary_timeline(drills: dict[str, object], title: str) -> Figure:
             if event.what.startswith(("peso", "revertida", "promovida")):
                 for ax in axes[:, col]:
                     ax.axvline(event.t + shift, color="grey", linestyle=":", linewidth=1)
-                share.annotate(event.what, (event.t + shift, 102), fontsize=7, rotation=60)
+                share.annotate(event.what, (event.t + shift, 102), fontsize=7, rotation=60,
+                               annotation_clip=False)
         share.set_title(f"{name}: {drill.result.outcome}", loc="left", fontsize=10, pad=38)
         share.set_ylim(0, 100)
         share.set_ylabel("% de peticiones")
