@@ -36,25 +36,30 @@ def solution_values() -> dict:
 SOLVED = solution_values()
 ANALYSIS = yaml.safe_load(SOLVED["ANALISIS_YAML"])
 PLAN = yaml.safe_load(SOLVED["PLAN_YAML"])
+DEPLOYMENT = yaml.safe_load(SOLVED["DEPLOYMENT_YAML"])
 
 
-def submit_dir(tmp_path: Path, analysis=None, plan=None) -> Path:
+def submit_dir(tmp_path: Path, analysis=None, plan=None, deployment=None) -> Path:
     folder = tmp_path / "entrega-lab10"
-    (folder / "rollout").mkdir(parents=True)
+    (folder / "rollout").mkdir(parents=True, exist_ok=True)
     (folder / "rollout" / "analisis.yaml").write_text(
         yaml.safe_dump(analysis or ANALYSIS, allow_unicode=True, width=200))
     (folder / "rollout" / "plan.yaml").write_text(yaml.safe_dump(plan or PLAN, width=200))
+    (folder / "rollout" / "deployment.yaml").write_text(yaml.safe_dump(deployment or DEPLOYMENT))
     return folder
 
 
 def static_status(tmp_path, check_id: str, **files) -> tuple[str, str]:
     """Run one static check of lab10 on files, without starting anything."""
-    workdir = submit_dir(tmp_path, **files)
-    ctx = GradingContext("lab10", workdir, "t15-prueba", ExecutionReport("no_ejecutado", ""))
     chk = next(c for c in REGISTRY.checks["lab10"] if c.id == check_id)
     assert not chk.needs, "only static checks here"
-    result = run_check(chk, ctx)
+    result = run_check(chk, context(tmp_path, **files))
     return result.status, result.message
+
+
+def context(tmp_path, run_id: str = "t15-prueba", **files) -> GradingContext:
+    return GradingContext("lab10", submit_dir(tmp_path, **files), run_id,
+                          ExecutionReport("no_ejecutado", ""))
 
 
 def with_metric(name: str, **changes) -> dict:
@@ -71,7 +76,8 @@ import grader.labs.lab10  # noqa: E402,F401  (registers the checks)
 
 
 @pytest.mark.parametrize("check_id", ["analisis.valido", "analisis.por_version",
-                                      "analisis.errores_y_latencia", "plan.valido"])
+                                      "analisis.errores_y_latencia", "plan.valido",
+                                      "k8s.estrategia"])
 def test_static_checks_pass_on_the_solution(tmp_path, check_id):
     assert static_status(tmp_path, check_id) == ("passed", "")
 
@@ -115,6 +121,49 @@ def test_pause_without_duration_is_refused(tmp_path):
     status, message = static_status(tmp_path, "plan.valido",
                                     plan={"steps": [{"setWeight": 5}, {"pause": {}}]})
     assert status == "failed" and "esperaría a un humano" in message
+
+
+def deployment_with(**strategy) -> dict:
+    dep = yaml.safe_load(yaml.safe_dump(DEPLOYMENT))
+    dep["spec"]["strategy"]["rollingUpdate"].update(strategy)
+    return dep
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"maxUnavailable": 1}, "maxUnavailable debe ser 0"),
+    ({"maxSurge": 0}, "maxSurge debe ser al menos 1"),
+])
+def test_strategy_mistakes_are_caught(tmp_path, change, says):
+    status, message = static_status(tmp_path, "k8s.estrategia", deployment=deployment_with(**change))
+    assert status == "failed" and says in message, message
+
+
+def test_missing_probe_and_long_deadline_are_caught(tmp_path):
+    dep = yaml.safe_load(yaml.safe_dump(DEPLOYMENT))
+    dep["spec"]["progressDeadlineSeconds"] = 600
+    status, message = static_status(tmp_path, "k8s.estrategia", deployment=dep)
+    assert status == "failed" and "progressDeadlineSeconds" in message
+    dep["spec"]["progressDeadlineSeconds"] = 15
+    del dep["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    status, message = static_status(tmp_path, "k8s.estrategia", deployment=dep)
+    assert status == "failed" and "readinessProbe" in message
+
+
+def test_losing_capacity_during_a_stall_is_caught_on_the_cluster(tmp_path, k8s_cluster):
+    """maxUnavailable: 1 — the stalled rollout leaves 2 of 3 pods: the cluster shows it."""
+    from course import docker as cdocker
+    from course import k8s
+
+    run = cdocker.new_run_id()
+    ctx = context(tmp_path, run_id=run, deployment=deployment_with(maxUnavailable=1))
+    try:
+        results = {c.id: run_check(c, ctx) for c in REGISTRY.checks["lab10"]
+                   if c.id in ("k8s.atasco_detectado", "k8s.undo_restaura")}
+    finally:
+        k8s.cleanup(run)
+    assert results["k8s.atasco_detectado"].status == "failed"
+    assert "2 de 3 pods" in results["k8s.atasco_detectado"].message
+    assert results["k8s.undo_restaura"].status == "passed", results["k8s.undo_restaura"].message
 
 
 # --- the controller stops safely on bad input -----------------------------------------

@@ -215,3 +215,131 @@ def no_promotion_without_data(ctx):
         "Prometheus no raspaba la candidata y aun así se promovió: " + _describe(d)
         + " Tus consultas devuelven un número sin datos de la candidata (¿miden todo el "
           "servicio, o un «or vector(0)» envuelve el cociente entero?).")
+
+
+# --- Kubernetes: a stalled rolling update is detected and undone ----------------------
+
+DEPLOYMENT = "deployment.yaml"
+MAX_DEADLINE_S = 30
+
+
+def _deployment(ctx) -> dict:
+    def load():
+        docs = [d for d in (_yaml_all(ctx, DEPLOYMENT)) if isinstance(d, dict)]
+        deps = [d for d in docs if d.get("kind") == "Deployment"]
+        assert len(deps) == 1, f"{DEPLOYMENT} debe contener exactamente un Deployment."
+        return deps[0]
+    return ctx.memo("deployment", load)
+
+
+def _yaml_all(ctx, name: str) -> list:
+    path = ctx.workdir / FOLDER / name
+    assert path.is_file(), f"No existe {FOLDER}/{name}: el laboratorio debe escribirlo."
+    try:
+        return list(yaml.safe_load_all(path.read_text()))
+    except yaml.YAMLError as exc:
+        raise AssertionError(f"{name} no es YAML válido: {exc}") from None
+
+
+def _probe_path(container: dict, probe: str) -> str | None:
+    return ((container.get(probe) or {}).get("httpGet") or {}).get("path")
+
+
+@check("k8s.estrategia", points=1)
+def deployment_strategy(ctx):
+    """El Deployment nunca pierde capacidad (maxUnavailable 0), tiene sondas y un plazo de progreso corto."""
+    spec = _deployment(ctx).get("spec") or {}
+    strategy = spec.get("strategy") or {}
+    rolling = strategy.get("rollingUpdate") or {}
+    assert strategy.get("type", "RollingUpdate") == "RollingUpdate", "La estrategia debe ser RollingUpdate."
+    assert str(rolling.get("maxUnavailable")) in ("0", "0%"), (
+        "maxUnavailable debe ser 0: así una versión que no llega a estar lista no retira pods viejos.")
+    assert str(rolling.get("maxSurge", "")) not in ("", "0", "0%"), "maxSurge debe ser al menos 1."
+    deadline = spec.get("progressDeadlineSeconds")
+    assert isinstance(deadline, int) and 5 <= deadline <= MAX_DEADLINE_S, (
+        f"progressDeadlineSeconds debe estar entre 5 y {MAX_DEADLINE_S} s en este laboratorio "
+        f"(tienes {deadline!r}).")
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+    assert _probe_path(containers[0], "readinessProbe") == "/health/ready", (
+        "Falta la readinessProbe httpGet en /health/ready (la que frena el rollout).")
+    assert _probe_path(containers[0], "livenessProbe") == "/health/live", (
+        "Falta la livenessProbe httpGet en /health/live.")
+
+
+def _stall_and_undo(ctx) -> dict:
+    """Apply the student's Deployment, then a version that never gets ready
+    (FAULT_READINESS_FAIL=true, kwok's and the service's convention), wait for the
+    ProgressDeadlineExceeded condition, and run `kubectl rollout undo`."""
+    def run():
+        import time
+
+        from course import k8s
+        from grader.checks import NotVerifiable
+
+        dep = _deployment(ctx)
+        cluster = k8s.find()
+        if cluster is None:
+            raise NotVerifiable(f"el clúster dejó de responder ({k8s.why_none()})")
+        ns = cluster.namespace(ctx.run_id, "lab10")
+        name = dep["metadata"]["name"]
+        applied = cluster.kubectl("apply", "-f", "-", namespace=ns, input=yaml.safe_dump(dep),
+                                  check=False, echo=False)
+        assert applied.returncode == 0, f"El API server rechaza tu Deployment: {applied.stderr.strip()}"
+        ok = cluster.kubectl("rollout", "status", f"deployment/{name}", "--timeout=60s",
+                             namespace=ns, check=False, echo=False)
+        assert ok.returncode == 0, f"La primera versión no termina su rollout: {ok.stderr.strip()}"
+
+        def current() -> dict:
+            return yaml.safe_load(cluster.kubectl("get", f"deployment/{name}", "-o", "yaml",
+                                                  namespace=ns, echo=False).stdout)
+
+        def template_hash() -> str:
+            rs = yaml.safe_load(cluster.kubectl("get", "rs", "-o", "yaml", namespace=ns,
+                                                echo=False).stdout)["items"]
+            gen = current()["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+            own = [r for r in rs if r["metadata"]["annotations"].get(
+                "deployment.kubernetes.io/revision") == gen]
+            return own[0]["metadata"]["labels"]["pod-template-hash"] if own else ""
+
+        before = template_hash()
+        broken = yaml.safe_load(yaml.safe_dump(dep))
+        container = broken["spec"]["template"]["spec"]["containers"][0]
+        container["env"] = [e for e in container.get("env") or [] if e.get("name") != "FAULT_READINESS_FAIL"]
+        container["env"].append({"name": "FAULT_READINESS_FAIL", "value": "true"})
+        cluster.kubectl("apply", "-f", "-", namespace=ns, input=yaml.safe_dump(broken), echo=False)
+        deadline = dep["spec"]["progressDeadlineSeconds"]
+        began, reason = time.monotonic(), ""
+        while time.monotonic() - began < deadline + 30:
+            status = current().get("status") or {}
+            cond = next((c for c in status.get("conditions") or [] if c["type"] == "Progressing"), {})
+            reason = cond.get("reason", "")
+            if reason == "ProgressDeadlineExceeded":
+                break
+            time.sleep(1)
+        available = (current().get("status") or {}).get("availableReplicas") or 0
+        cluster.kubectl("rollout", "undo", f"deployment/{name}", namespace=ns, echo=False)
+        undone = cluster.kubectl("rollout", "status", f"deployment/{name}", "--timeout=60s",
+                                 namespace=ns, check=False, echo=False)
+        return {"reason": reason, "available": available, "replicas": dep["spec"].get("replicas", 1),
+                "before": before, "after": template_hash(), "undone": undone.returncode == 0}
+    return ctx.memo("stall", run)
+
+
+@check("k8s.atasco_detectado", points=1, needs=("cluster",))
+def stalled_rollout_is_detected(ctx):
+    """Una versión que nunca está lista deja el rollout en ProgressDeadlineExceeded sin perder pods viejos."""
+    facts = _stall_and_undo(ctx)
+    assert facts["reason"] == "ProgressDeadlineExceeded", (
+        f"El rollout roto no llegó a ProgressDeadlineExceeded (motivo: {facts['reason'] or 'ninguno'}).")
+    assert facts["available"] >= facts["replicas"], (
+        f"Durante el atasco solo había {facts['available']} de {facts['replicas']} pods disponibles: "
+        "con maxUnavailable 0 no debe perderse ninguno.")
+
+
+@check("k8s.undo_restaura", points=1, needs=("cluster",))
+def undo_restores_previous_replicaset(ctx):
+    """`kubectl rollout undo` vuelve al ReplicaSet de la versión anterior y termina."""
+    facts = _stall_and_undo(ctx)
+    assert facts["undone"], "Tras `kubectl rollout undo` el rollout no terminó."
+    assert facts["before"] and facts["after"] == facts["before"], (
+        f"Tras el undo la plantilla es {facts['after']}, no la anterior {facts['before']}.")
