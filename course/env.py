@@ -155,6 +155,19 @@ def _logs() -> Capability:
                       " como procesos locales", logstore.HOW_TO)
 
 
+def _haproxy() -> Capability:
+    """15.10's reverse proxy (a local process; weights changed through its runtime API)."""
+    from course import rollout
+
+    binary = rollout.haproxy_binary()
+    out = _run(binary, "-v") if binary else None
+    if not out:
+        return Capability("haproxy", "Proxy inverso (HAProxy)", False, "no instalado",
+                          rollout.HOW_TO)
+    return Capability("haproxy", "Proxy inverso (HAProxy)", True, out.splitlines()[0][:60],
+                      rollout.HOW_TO)
+
+
 def _registry() -> Capability:
     how = ("Sin acceso a Docker Hub el curso construye sustitutos locales de las imágenes "
            "(`curso imagenes --offline`); en una red corporativa revisa el proxy.")
@@ -202,6 +215,7 @@ def detect() -> dict[str, Capability]:
         _prometheus(docker_cap.available),
         _logs(),
         *_cicd(),
+        _haproxy(),
         _registry(),
         _binder(),
     ]

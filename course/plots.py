@@ -145,3 +145,53 @@ def gitops_timeline(outcomes: Sequence, events: dict[str, float], start: float,
     ax.set_title(title, loc="left", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def canary_timeline(drills: dict[str, object], title: str) -> Figure:
+    """One column per release (``course.rollout.Drill``): the share of requests each
+    version served, the error ratio and the p95 latency per version (1-second bins of
+    what the load generator saw), the controller's Prometheus measurements as circles and
+    its decisions as vertical lines, all on the load generator's time axis."""
+    import math
+    from collections import defaultdict
+
+    fig, axes = plt.subplots(3, len(drills), figsize=(5.6 * len(drills), 7.2), sharex="col",
+                             squeeze=False)
+    versions = (("estable", COLORS[1]), ("candidata", COLORS[3]))
+    for col, (name, drill) in enumerate(drills.items()):
+        shift = drill.offset  # controller times are relative to its own start
+        bins: dict[int, list] = defaultdict(list)
+        for hit in drill.hits:
+            bins[int(hit.t)].append(hit)
+        seconds = sorted(bins)
+        share, errors, p95 = axes[0, col], axes[1, col], axes[2, col]
+        for version, color in versions:
+            served = [[h for h in bins[s] if h.served_by == version] for s in seconds]
+            share.step(seconds, [100 * len(v) / max(len(bins[s]), 1) for v, s in zip(served, seconds)],
+                       where="post", color=color, label=version)
+            errors.plot(seconds, [sum(1 for h in v if h.status >= 500) / len(v) if v else math.nan
+                                  for v in served], color=color, marker=".", label=version)
+            p95.plot(seconds, [sorted(h.latency for h in v)[int(0.95 * (len(v) - 1))] if v else math.nan
+                               for v in served], color=color, marker=".", label=version)
+        for m in drill.result.measurements:
+            if m.value is not None:
+                ax = errors if "err" in m.metric else p95
+                ax.plot(m.t + shift, m.value, "o", mfc="none", color="black", markersize=6)
+        for event in drill.result.events:
+            if event.what.startswith(("peso", "revertida", "promovida")):
+                for ax in axes[:, col]:
+                    ax.axvline(event.t + shift, color="grey", linestyle=":", linewidth=1)
+                share.annotate(event.what, (event.t + shift, 102), fontsize=7, rotation=60,
+                               annotation_clip=False)
+        share.set_title(f"{name}: {drill.result.outcome}", loc="left", fontsize=10, pad=38)
+        share.set_ylim(0, 100)
+        share.set_ylabel("% de peticiones")
+        errors.set_ylabel("ratio de errores")
+        p95.set_ylabel("p95 (s)")
+        p95.set_xlabel("segundos (○ = medición del controlador en Prometheus)")
+        for ax in axes[:, col]:
+            ax.grid(alpha=0.3)
+        share.legend(fontsize=8, loc="center right")
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return fig

@@ -29,7 +29,7 @@ def test_real_detection_lists_every_capability():
     caps = env.refresh()
     assert set(caps) == {"docker", "compose", "buildx", "kind", "kubectl", "cluster", "pods",
                          "helm", "kwok", "crds", "git", "prometheus", "logs", "registro", "binder",
-                         "act", "gitlabci", "actionlint"}  # 15.5
+                         "act", "gitlabci", "actionlint", "haproxy"}
     assert all(c.detail for c in caps.values())
     assert all(c.how_to for c in caps.values() if not c.available and c.key != "binder")
 

@@ -15,6 +15,7 @@ from tests.conftest import engine_or_skip
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NO_ENGINE = "unix:///nonexistent/tema15/docker.sock"
 CLUSTER_NOTEBOOKS = ("04_", "06_")   # their `%%requires cluster` cells must all run here
+ROLLOUT_NOTEBOOK = "10_"   # 15.10: cluster cells must run too (no extra static-mode run: CI time)
 
 
 def execute(notebook, out, *, engine: bool, run_id: str, cluster: bool = True):
@@ -53,7 +54,7 @@ def outputs_text(path) -> str:
 def test_notebook_runs(notebook, engine, tmp_path, request):
     if engine:
         engine_or_skip()
-    needs_cluster = notebook.stem.startswith(CLUSTER_NOTEBOOKS)
+    needs_cluster = notebook.stem.startswith((*CLUSTER_NOTEBOOKS, ROLLOUT_NOTEBOOK))
     if needs_cluster:
         request.getfixturevalue("k8s_cluster")
         if engine and not k8s.find().pods and not engine_without_pods(notebook):
@@ -92,6 +93,9 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
     if notebook.stem.startswith("09_") and not logstore.missing():
         # 15.9's store and shipper are local processes: they run with and without an engine.
         assert "líneas buscables" in text and "con un secreto: 0" in text
+    if notebook.stem.startswith(ROLLOUT_NOTEBOOK) and not env.missing("prometheus", "haproxy"):
+        # 15.10's canary runs with and without an engine (local processes without one).
+        assert "promovido: Todas las métricas" in text and "abortado: «ratio-errores»" in text
 
 
 def test_start_notebook_reports_engine_honestly(tmp_path):

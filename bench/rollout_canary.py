@@ -1,0 +1,48 @@
+"""Section 15.10: the same bad release (the candidate answers 50 % of /items with 500)
+deployed big-bang (100 % at once) and as a canary with automatic rollback (the course's
+analysis and plan, deploy/rollout/), under the same real load through HAProxy. Measures
+failed user requests in each case (their ratio; goal ≤ 0.10) and the time from the bad
+deploy (first weight > 0) to the rollback. One run on this machine.
+
+Run: .venv/bin/python bench/rollout_canary.py   (needs scripts/install_proxy.sh and
+Docker or the prometheus binary; ~1 minute)
+"""
+from __future__ import annotations
+
+from results_io import show_and_save  # sibling module (run as a script)
+from course import promstack, rollout
+from course import docker as cdocker
+
+BAD = {"FAULT_ERROR_RATE": "0.5"}
+WINDOW_S = 12.0  # the big-bang release stays this long: about the canary's whole plan
+
+
+def failed_after(hits: list[rollout.Hit], start: float, seconds: float) -> int:
+    return sum(1 for h in hits if start <= h.t < start + seconds and not 200 <= h.status < 500)
+
+
+def main() -> None:
+    analysis, steps = rollout.reference()
+    with cdocker.run_scope() as run:
+        with promstack.open_stack(run) as stack:
+            canary = rollout.drill(stack, analysis, steps, candidate_env=BAD)
+        with promstack.open_stack(run) as stack:
+            big_bang = rollout.drill(stack, analysis, steps, candidate_env=BAD,
+                                     big_bang_seconds=WINDOW_S)
+    # Same window for both: from the moment the bad version first gets traffic.
+    canary_start = canary.hits[0].t + 2.0  # drill(): 2 s of warm-up before the release
+    canary_failed = failed_after(canary.hits, canary_start, WINDOW_S)
+    big_failed = failed_after(big_bang.hits, canary_start, WINDOW_S)
+    show_and_save("Canario con reversión automática frente a despliegue de golpe", "rollout_canary", {
+        "solicitudes fallidas, de golpe": big_failed,
+        "solicitudes fallidas, canario": canary_failed,
+        "cociente canario / de golpe (objetivo ≤ 0.10)": canary_failed / max(big_failed, 1),
+        "segundos del despliegue malo a la reversión": canary.rollback_seconds or float("nan"),
+        "decisión del canario": f"{canary.result.outcome}: {canary.result.reason}",
+        "ventana comparada (s)": WINDOW_S,
+        "backend": stack.kind,
+    })
+
+
+if __name__ == "__main__":
+    main()
