@@ -8,6 +8,8 @@ for the client-side ``last-applied`` annotation).
 """
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 from course import REPO_ROOT
@@ -49,6 +51,24 @@ def install(cluster: Cluster, *groups: str, echo: bool = False) -> list[str]:
     out = cluster.kubectl("apply", "--server-side", "--force-conflicts",
                           "--field-manager=tema15-crds", *args, "-o", "name", echo=echo).stdout
     names = [line.split("/", 1)[1] for line in out.split()]
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                    *[f"crd/{n}" for n in names], echo=False)
+    _wait_established(cluster, names)
     return names
+
+
+def _wait_established(cluster: Cluster, names: list[str], timeout: float = 60) -> None:
+    """Poll until every CRD is Established. (`kubectl wait --for=condition=Established`
+    fails at once, instead of waiting, on a CRD created a moment ago whose status has no
+    conditions yet.)"""
+    deadline = time.monotonic() + timeout
+    pending = names
+    while pending and time.monotonic() < deadline:
+        out = cluster.kubectl("get", "crd", *pending, "-o", "json", echo=False).stdout
+        data = json.loads(out)
+        items = data["items"] if "items" in data else [data]  # one name: the object itself
+        pending = [item["metadata"]["name"] for item in items
+                   if not any(c.get("type") == "Established" and c.get("status") == "True"
+                              for c in (item.get("status") or {}).get("conditions") or [])]
+        if pending:
+            time.sleep(0.2)
+    if pending:
+        raise TimeoutError(f"Las CRD {', '.join(pending)} no quedaron establecidas en {timeout:.0f} s.")
