@@ -10,7 +10,9 @@ secret, and asks the store what arrived. Everything runs as local processes of t
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ SECRET = "s3cr3t-lab09-"                # values the grader sends; none may reac
 RAW_LINE = "AVISO biblioteca-externa: conexión reintentada password={secret} intento=2"
 BURST = 20_000                          # lines written at once: the default queue holds 10 000
 BURST_S = 15
+STALL_S = 3                             # the store is stopped this long during the burst
 RETENTION_MIN_S, RETENTION_MAX_S = 24 * 3600, 366 * 24 * 3600
 DURATION = re.compile(r"^(\d+)([hdwy])$")
 UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
@@ -358,10 +361,19 @@ def burst_arrives_complete(ctx):
     lines = logsynth.lines(BURST, seed=9)
     for n, line in enumerate(lines):
         line["request_id"] = f"{tag}-{n:05d}"
-    with (_pipeline(ctx).logs_dir / "catalogo-1.log").open("a") as log:
-        log.write("".join(json.dumps(line) + "\n" for line in lines))
-    found = _store(ctx).wait_count(f'request_id:"{tag}"* or "{tag}"*', BURST, timeout=BURST_S)
+    # The store stalls while the burst is written (SIGSTOP, as a slow or overloaded store
+    # would): the shipper's queue is the only buffer, on any machine, however fast.
+    store = _store(ctx)
+    os.kill(store.process.popen.pid, signal.SIGSTOP)
+    try:
+        with (_pipeline(ctx).logs_dir / "catalogo-1.log").open("a") as log:
+            log.write("".join(json.dumps(line) + "\n" for line in lines))
+        time.sleep(STALL_S)
+    finally:
+        os.kill(store.process.popen.pid, signal.SIGCONT)
+    found = store.wait_count(f'request_id:"{tag}"* or "{tag}"*', BURST, timeout=BURST_S)
     assert found == BURST, (
-        f"De una ráfaga de {BURST} líneas llegaron {found} en {BURST_S} s. Cuando la cola del "
-        "destino se llena, syslog-ng descarta lo que no cabe: pon flags(flow-control) en el log "
-        "(y una ventana de lectura grande en la fuente: log-iw-size(20000)).")
+        f"De una ráfaga de {BURST} líneas con el almacén parado {STALL_S} s llegaron {found} en "
+        f"{BURST_S} s. Cuando la cola del destino se llena, syslog-ng descarta lo que no cabe: pon "
+        "flags(flow-control) en el log (y una ventana de lectura grande en la fuente: "
+        "log-iw-size(20000)).")
