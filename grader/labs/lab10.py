@@ -318,10 +318,18 @@ def _stall_and_undo(ctx) -> dict:
             time.sleep(1)
         available = (current().get("status") or {}).get("availableReplicas") or 0
         cluster.kubectl("rollout", "undo", f"deployment/{name}", namespace=ns, echo=False)
-        undone = cluster.kubectl("rollout", "status", f"deployment/{name}", "--timeout=60s",
-                                 namespace=ns, check=False, echo=False)
-        return {"reason": reason, "available": available, "replicas": dep["spec"].get("replicas", 1),
-                "before": before, "after": template_hash(), "undone": undone.returncode == 0}
+        # Poll the status instead of `kubectl rollout status`: right after the undo, that
+        # command can still read the old ProgressDeadlineExceeded condition and give up.
+        wanted, undone, began = dep["spec"].get("replicas", 1), False, time.monotonic()
+        while not undone and time.monotonic() - began < 60:
+            now = current()
+            status = now.get("status") or {}
+            undone = (status.get("observedGeneration", 0) >= now["metadata"].get("generation", 0)
+                      and status.get("updatedReplicas") == wanted == status.get("availableReplicas")
+                      and status.get("replicas") == wanted)
+            time.sleep(0 if undone else 1)
+        return {"reason": reason, "available": available, "replicas": wanted,
+                "before": before, "after": template_hash(), "undone": undone}
     return ctx.memo("stall", run)
 
 
