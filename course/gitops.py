@@ -157,6 +157,7 @@ class Reconciler:
         self.workdir, self.run = Path(workdir), run
         self.drifted, self.to_prune = drifted, to_prune
         self.mirror = self.workdir / f"{name}.git"
+        self._fetched_from: str | None = None
         self.outcomes: list[Outcome] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -218,8 +219,10 @@ class Reconciler:
             self.workdir.mkdir(parents=True, exist_ok=True)
             git("clone", "--quiet", "--mirror", spec.repo_url, str(self.mirror))
         else:
-            git("remote", "set-url", "origin", spec.repo_url, cwd=self.mirror)
+            if spec.repo_url != self._fetched_from:  # repoURL changed in the Application
+                git("remote", "set-url", "origin", spec.repo_url, cwd=self.mirror)
             git("fetch", "--quiet", "--prune", "--force", "origin", cwd=self.mirror)
+        self._fetched_from = spec.repo_url
         ref = spec.revision
         for candidate in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}"):
             sha = git("rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}",
@@ -430,18 +433,22 @@ class Reconciler:
         return outcome
 
 
+def application_status(cluster: Cluster, namespace: str, name: str) -> dict:
+    """An Application's ``status`` ({} if it has none yet or cannot be read)."""
+    done = cluster.kubectl("get", "applications.argoproj.io", name, "-o", "json",
+                           namespace=namespace, echo=False, check=False)
+    return (json.loads(done.stdout).get("status") or {}) if done.returncode == 0 else {}
+
+
 def wait_application(cluster: Cluster, namespace: str, name: str,
                      condition: Callable[[dict], bool], timeout: float = 60) -> dict:
     """Poll an Application until ``condition(status)`` holds; return that status. The
     TimeoutError says what the status was, in Spanish."""
     deadline, status = time.monotonic() + timeout, {}
     while time.monotonic() < deadline:
-        done = cluster.kubectl("get", "applications.argoproj.io", name, "-o", "json",
-                               namespace=namespace, echo=False, check=False)
-        if done.returncode == 0:
-            status = json.loads(done.stdout).get("status") or {}
-            if condition(status):
-                return status
+        status = application_status(cluster, namespace, name)
+        if status and condition(status):
+            return status
         time.sleep(0.3)
     raise TimeoutError(f"{name} no llegó al estado esperado en {timeout:.0f} s: {describe(status)}")
 

@@ -374,9 +374,7 @@ def _app_for(ctx, name: str) -> tuple[Scenario, envrepo.EnvRepo, str, str]:
 
 
 def _status(scenario: Scenario, app: str) -> dict:
-    done = scenario.cluster.kubectl("get", "applications.argoproj.io", app, "-o", "json",
-                                    namespace=scenario.apps_ns, echo=False, check=False)
-    return (json.loads(done.stdout).get("status") or {}) if done.returncode == 0 else {}
+    return gitops.application_status(scenario.cluster, scenario.apps_ns, app)
 
 
 def _synced(revision: str):
