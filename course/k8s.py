@@ -356,7 +356,8 @@ def why_none() -> str:
     if os.environ.get(CONTEXT_ENV):
         return f"el contexto {os.environ[CONTEXT_ENV]!r} ({CONTEXT_ENV}) no responde"
     if _local_kubeconfig().exists():
-        return "el plano de control local existe pero no responde (`curso cluster borrar` y `crear`)"
+        return ("el plano de control local de una sesión anterior existe pero no responde "
+                "(`curso cluster crear` lo vuelve a crear)")
     _, missing = local_binaries()
     parts = ["no hay clúster del curso en marcha"]
     if not tool("kind") and missing:
@@ -406,6 +407,13 @@ def create(owner: str | None = None, *, progress: bool = True) -> Cluster:
                 "control local.")
             provider = LOCAL
     if provider == LOCAL:
+        if _local_kubeconfig().exists():
+            # Left by a previous session (a reboot, a run cut short). Restarting it on its
+            # old etcd data was measured to stall pods for 16 s to over a minute while the
+            # controllers sort out stale nodes and objects; a new one takes 5 s.
+            say("El plano de control local de una sesión anterior no responde: lo borro y "
+                "creo uno nuevo.")
+            _delete_local(quiet=True)
         say("Arrancando el plano de control local (etcd, kube-apiserver, "
             "kube-controller-manager, kube-scheduler y kwok)…")
         _create_local()

@@ -211,8 +211,10 @@ def test_solution_scores_everything():
 
 # Mistakes only the running system shows: thresholds so lenient that a bad candidate
 # passes, and "or vector(0)" around the whole ratio (a number even without data).
+# "<= 1" accepts every ratio: with "< 0.9" the 50 % random errors of a few canary
+# requests sometimes measured 1.0 and the lenient analysis rolled back anyway (CI flake).
 LENIENT = {**ANALYSIS, "metrics": [
-    {"name": "ratio-errores", "successCondition": "result < 0.9", "query":
+    {"name": "ratio-errores", "successCondition": "result <= 1", "query":
      '(sum(rate(http_requests_total{track="canary",status=~"5.."}[10s]))'
      ' / sum(rate(http_requests_total{track="canary"}[10s]))) or vector(0)'},
     {"name": "latencia-p95", "successCondition": "result < 5", "query":

@@ -161,3 +161,35 @@ def _exe(pid: str) -> str:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return ""
+
+
+def test_stale_local_control_plane_is_replaced_by_a_new_one(k8s_cluster):
+    """After a reboot (processes gone, state left on disk) `create` makes a new cluster
+    instead of restarting the old etcd data, on which pods stalled for over a minute in
+    CI: a namespace of the old cluster must not survive, and pods get Ready at once."""
+    if k8s_cluster.provider != k8s.LOCAL:
+        pytest.skip("solo se sustituye el plano de control local del curso, nunca otro clúster")
+    run = cdocker.new_run_id()
+    marker = k8s_cluster.namespace(run)
+    pids = k8s._local_kubeconfig().parent / "pids"
+    for pidfile in pids.glob("*.pid"):
+        try:
+            os.kill(int(pidfile.read_text().strip()), 9)  # what a reboot does
+        except (ProcessLookupError, ValueError):
+            pass
+    deadline = time.monotonic() + 20
+    while k8s.find() is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert k8s.find() is None and "sesión anterior" in k8s.why_none()
+    cluster = k8s.create(progress=False)
+    assert cluster.provider == k8s.LOCAL
+    names = cluster.kubectl("get", "namespaces", "-o", "name", echo=False).stdout
+    assert f"namespace/{marker}" not in names
+    namespace = cluster.namespace(run)
+    try:
+        cluster.kubectl("apply", "-f", "-", namespace=namespace,
+                        input=deployment("nuevo", fault=False), echo=False)
+        cluster.kubectl("rollout", "status", "deployment/nuevo", "--timeout=20s",
+                        namespace=namespace, echo=False)
+    finally:
+        cluster.delete_namespaces(run)
