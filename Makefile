@@ -25,9 +25,12 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/kube-tools.tx
 lab: setup
 	$(BIN)/curso lab
 
+# Tests run in parallel (pytest-xdist): most of their time is waiting on containers,
+# clusters and timed rollouts, not CPU. PYTEST_JOBS=1 runs them one after another.
+PYTEST_JOBS ?= 4
 test: setup
 	cd service && ../$(BIN)/python -m pytest -q
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist worksteal
 
 cluster: setup  # build (once) and start the local control plane, or use kind
 	bash scripts/install_k8s.sh

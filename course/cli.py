@@ -229,16 +229,9 @@ def cluster(args) -> int:
 
 
 def limpiar(args) -> int:
-    from course import docker as cdocker
-    from course import env, k8s, processes
+    from course import cleanup
 
-    stopped = processes.cleanup(args.run or "*")
-    show.info(f"Procesos locales del curso detenidos: {stopped}.")
-    k8s.cleanup(args.run or "*", quiet=False)
-    if env.has("docker"):
-        cdocker.cleanup(args.run or "*")
-    else:
-        show.skipped(f"Sin motor Docker no hay contenedores que borrar ({env.get('docker').detail}).")
+    cleanup.run(args.run or "*", quiet=False)
     return 0
 
 

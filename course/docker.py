@@ -50,6 +50,27 @@ def _build_lock(exclusive: bool) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _builds_hold_the_lock() -> None:
+    """Every ``client.images.build(...)`` in a process that imported the course (a
+    student's notebook calls it directly, 15.1) holds the build lock shared for its
+    whole duration, as ``build`` below does."""
+    collection = docker.models.images.ImageCollection
+    if getattr(collection.build, "_tema15_locked", False):
+        return
+    original = collection.build
+
+    def build(self, **kwargs):
+        with _build_lock(exclusive=False):
+            return original(self, **kwargs)
+
+    build._tema15_locked = True
+    build.__doc__ = original.__doc__
+    collection.build = build
+
+
+_builds_hold_the_lock()
+
+
 class EngineUnavailable(RuntimeError):
     """No Docker engine answers; the message says why and what to do (Spanish)."""
 
@@ -275,11 +296,14 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
         ignore_missing(volume.remove, force=True)
         removed["volúmenes"] += 1
     prefix = NAME_PREFIX if run == "*" else f"{run or run_id()}-"
-    named = _images(c, filters={"reference": f"{prefix}*"})
-    with _build_lock(exclusive=since is not None):  # see _build_lock
-        dangling = [i for i in (_images(c, filters={"dangling": True}) if since is not None else [])
+    named = list_images(c, filters={"reference": f"{prefix}*"})
+    # Exclusive: removing an image also removes its untagged parents, which a build of
+    # another run may be using as cache at this very moment (seen in parallel test runs:
+    # "unknown parent image ID"). Builds hold the lock shared, see _build_lock.
+    with _build_lock(exclusive=True):
+        dangling = [i for i in (list_images(c, filters={"dangling": True}) if since is not None else [])
                     if _created(i) >= since - 2]  # 2 s: clock granularity
-        built = [i for i in _images(c, filters=COMPOSE_FILTER) if mine(i.labels or {})]
+        built = [i for i in list_images(c, filters=COMPOSE_FILTER) if mine(i.labels or {})]
         # Named images may be shared with another run (same cached stage): untag only ours;
         # Docker deletes the image when its last tag goes.
         for image in named:
@@ -287,7 +311,7 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
                 if ref.startswith(prefix):
                     ignore_missing(c.images.remove, ref)
                     removed["imágenes"] += 1
-        _remove_images(c, [*_images(c, all=True, filters=flt), *dangling, *built], removed)
+        _remove_images(c, [*list_images(c, all=True, filters=flt), *dangling, *built], removed)
     if not quiet:
         summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
         show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")
@@ -306,7 +330,7 @@ def _remove_images(c, images, removed: dict[str, int]) -> None:
                 raise
 
 
-def _images(c, **kwargs) -> list:
+def list_images(c, **kwargs) -> list:
     """``images.list`` inspects each image after listing them: one removed meanwhile by
     another cleanup (another run, a concurrent grading) raises NotFound. List again."""
     for _ in range(5):

@@ -368,7 +368,7 @@ def remove_images(registry_host: str) -> int:
     """Remove every local image tagged for this run's registry (``host:port/…``)."""
     client = cdocker.client()
     removed = 0
-    for image in client.images.list():
+    for image in cdocker.list_images(client):  # another run may remove images meanwhile
         for ref in image.tags:
             if ref.startswith(f"{registry_host}/"):
                 try:

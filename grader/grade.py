@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nbformat
 
+from course import cleanup, processes
 from course import docker as cdocker
-from course import env, k8s, processes
 from course import lab as course_lab
 from grader import checks, integrity, runner
 from grader.context import GradingContext
@@ -97,10 +97,8 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
                          time.perf_counter() - started)
     finally:
         notify("Limpiando lo que creó la entrega…")
-        processes.cleanup(run_id)  # local servers (no-Docker backends), even if it crashed
-        k8s.cleanup(run_id)        # its namespaces, and the cluster if this run created it
-        if env.has("docker"):
-            cdocker.cleanup(run_id, quiet=True, since=started_at)
+        # Local servers (even if the kernel crashed), namespaces, Docker objects.
+        cleanup.run(run_id, since=started_at)
         if not keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 

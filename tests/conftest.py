@@ -1,13 +1,90 @@
 """Shared fixtures: a Docker engine when present (skip with the reason when not, fail
-in CI), a run id whose resources are removed after each test module."""
+in CI), a run id whose resources are removed after each test module, the course's
+cluster shared by every xdist worker, and the end-of-session check that no test left
+anything behind."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import socket
+import uuid
 
 import pytest
 
-from course import env
+from course import cleanup, env, k8s
+
+# Written when a test session (any worker) created the course's cluster: the controller
+# deletes it when the whole session ends, never a worker that finished early.
+CLUSTER_CREATED_BY_TESTS = k8s.CACHE / "cluster-creado-por-las-pruebas"
+
+
+@contextlib.contextmanager
+def machine_lock(name: str):
+    """One holder at a time across the xdist workers (a file lock in the cache)."""
+    k8s.CACHE.mkdir(parents=True, exist_ok=True)
+    with open(k8s.CACHE / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _is_controller(config) -> bool:
+    return not hasattr(config, "workerinput")  # xdist workers have it; a plain run does not
+
+
+def pytest_configure(config):
+    if _is_controller(config):
+        # A session started by a test of another session (act running the CI workflow,
+        # 15.5) shares the machine with that session's other workers: only the outermost
+        # one checks for leftovers.
+        config.stash[_NESTED] = bool(os.environ.get(SESSION_ENV) or os.environ.get("ACT"))
+        # Inherited by this session's xdist workers (spawned later), not shared with an
+        # outer session that started this one: the cluster mark names its session.
+        os.environ[SESSION_ENV] = uuid.uuid4().hex
+
+
+def pytest_sessionstart(session):
+    if _is_controller(session.config) and not session.config.stash.get(_NESTED, False):
+        session.config.stash[_BEFORE] = cleanup.leftovers()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Nothing labelled tema15.run or named t15-…, no course process or namespace may
+    outlive the tests (what was there before the session is not counted). Replaces a
+    test file that had to sort last, which parallel runs cannot promise."""
+    config = session.config
+    if not _is_controller(config) or _BEFORE not in config.stash:
+        return
+    before = config.stash[_BEFORE]
+    left = {kind: [n for n in names if n not in before.get(kind, [])]
+            for kind, names in cleanup.leftovers(wait=60).items()}
+    left = {kind: names for kind, names in left.items() if names}
+    if _created_by_this_session():
+        k8s.delete(progress=False)
+        CLUSTER_CREATED_BY_TESTS.unlink(missing_ok=True)
+    if left:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        text = "Las pruebas dejaron recursos del curso sin limpiar:\n" + cleanup.describe(left)
+        if reporter:
+            reporter.write_line(text, red=True, bold=True)
+        else:
+            print(text)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_BEFORE = pytest.StashKey[dict]()
+_NESTED = pytest.StashKey[bool]()
+SESSION_ENV = "TEMA15_SESION_PRUEBAS"
+
+
+def _created_by_this_session() -> bool:
+    try:
+        return CLUSTER_CREATED_BY_TESTS.read_text().strip() == os.environ.get(SESSION_ENV)
+    except OSError:
+        return False
 
 
 def engine_or_skip() -> None:
@@ -22,23 +99,22 @@ def engine_or_skip() -> None:
 @pytest.fixture(scope="session")
 def k8s_cluster():
     """The Kubernetes cluster of the course: the one in use, or the local control plane
-    (or kind) started for this test session and deleted at its end. Skipped with the
-    reason when none can be had; a failure in CI (TEMA15_REQUIERE_CLUSTER)."""
-    from course import k8s
-
-    cluster, created = k8s.find(), False
-    if cluster is None and k8s.can_create():
-        # No owner: a test that cleans up every run ("*") must not delete it midway.
-        cluster, created = k8s.create(progress=False), True
+    (or kind) started for this test session, created by the first worker that needs it
+    and deleted when the whole session ends. Skipped with the reason when none can be
+    had; a failure in CI (TEMA15_REQUIERE_CLUSTER)."""
+    with machine_lock("cluster"):
+        cluster = k8s.find()
+        if cluster is None and k8s.can_create():
+            # No owner: a test that cleans up every run ("*") must not delete it midway.
+            cluster = k8s.create(progress=False)
+            CLUSTER_CREATED_BY_TESTS.write_text(os.environ.get(SESSION_ENV, "") + "\n")
     if cluster is None:
         reason = f"sin clúster Kubernetes ({k8s.why_none()})"
         if os.environ.get("TEMA15_REQUIERE_CLUSTER"):
             pytest.fail(f"TEMA15_REQUIERE_CLUSTER está activo pero hay {reason}")
         pytest.skip(reason)
     env.refresh()
-    yield cluster
-    if created:
-        k8s.delete(progress=False)
+    return cluster
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +129,8 @@ def gitops_cluster(k8s_cluster):
         if os.environ.get("TEMA15_REQUIERE_CLUSTER"):
             pytest.fail(f"TEMA15_REQUIERE_CLUSTER está activo pero {reason}")
         pytest.skip(reason)
-    crds.install(k8s_cluster, "argo-cd")
+    with machine_lock("crds"):
+        crds.install(k8s_cluster, "argo-cd")
     return k8s_cluster
 
 

@@ -140,56 +140,73 @@ def test_kwok_config_keeps_default_stages_and_adds_the_fault_one():
             "pod-complete", "pod-delete"} <= stages
 
 
-def test_local_control_plane_is_deleted_and_recreated(k8s_cluster):
-    """`curso cluster borrar` stops every process and removes the state; `crear` brings
-    the same cluster back (only for the course's own local control plane)."""
+@pytest.fixture
+def spare_local_cluster(k8s_cluster, monkeypatch, tmp_path):
+    """The deletion tests act on a second local control plane of their own
+    («tema15-pruebas»), never on the course's cluster that other tests (other xdist
+    workers) are using at the same moment. Same code paths, another name."""
     if k8s_cluster.provider != k8s.LOCAL:
         pytest.skip("solo se borra el plano de control local del curso, nunca otro clúster")
+    monkeypatch.setattr(k8s, "CLUSTER_NAME", "tema15-pruebas")
+    monkeypatch.setattr(k8s, "OWNER_FILE", tmp_path / "owner")
+    monkeypatch.setattr(k8s, "KWOK_CONTEXTS", tmp_path / "contexts.kubeconfig")
+    monkeypatch.setenv(k8s.MODE_ENV, k8s.LOCAL)
+    try:
+        yield k8s.create(progress=False)
+    finally:
+        k8s.delete(progress=False)
+        monkeypatch.undo()
+        env.refresh()
+
+
+def test_local_control_plane_is_deleted_and_recreated(spare_local_cluster):
+    """`curso cluster borrar` stops every process and removes the state; `crear` brings
+    the same cluster back (only for the course's own local control plane)."""
+    workdir = k8s._local_kubeconfig().parent
     assert k8s.delete(progress=False) == [k8s.LOCAL]
-    assert k8s.find() is None and not k8s._local_kubeconfig().exists()
+    assert k8s.find() is None and not workdir.exists()
     time.sleep(1)
-    survivors = [p for p in os.listdir("/proc") if p.isdigit()
-                 and str(k8s.BIN_DIR) in _exe(p)]
-    assert survivors == [], "procesos del plano de control tras borrarlo"
+    assert _processes_of(workdir) == [], "procesos del plano de control tras borrarlo"
     recreated = k8s.create(progress=False)
-    assert recreated.provider == k8s.LOCAL and recreated.version == k8s_cluster.version
+    assert recreated.provider == k8s.LOCAL and recreated.version == spare_local_cluster.version
     assert k8s.owner() is None  # created without an owner: no run's cleanup deletes it
 
 
-def _exe(pid: str) -> str:
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return ""
+def _processes_of(workdir) -> list[str]:
+    """PIDs whose command line names the cluster's directory (its pki, its etcd data)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+        except OSError:
+            continue
+        if str(workdir) in cmdline:
+            found.append(pid)
+    return found
 
 
-def test_stale_local_control_plane_is_replaced_by_a_new_one(k8s_cluster):
+def test_stale_local_control_plane_is_replaced_by_a_new_one(spare_local_cluster):
     """After a reboot (processes gone, state left on disk) `create` makes a new cluster
     instead of restarting the old etcd data, on which pods stalled for over a minute in
     CI: a namespace of the old cluster must not survive, and pods get Ready at once."""
-    if k8s_cluster.provider != k8s.LOCAL:
-        pytest.skip("solo se sustituye el plano de control local del curso, nunca otro clúster")
     run = cdocker.new_run_id()
-    marker = k8s_cluster.namespace(run)
-    pids = k8s._local_kubeconfig().parent / "pids"
-    for pidfile in pids.glob("*.pid"):
+    marker = spare_local_cluster.namespace(run)
+    workdir = k8s._local_kubeconfig().parent
+    for pid in _processes_of(workdir):
         try:
-            os.kill(int(pidfile.read_text().strip()), 9)  # what a reboot does
-        except (ProcessLookupError, ValueError):
+            os.kill(int(pid), 9)  # what a reboot does
+        except ProcessLookupError:
             pass
     deadline = time.monotonic() + 20
     while k8s.find() is not None and time.monotonic() < deadline:
         time.sleep(0.5)
     assert k8s.find() is None and "sesión anterior" in k8s.why_none()
     cluster = k8s.create(progress=False)
-    assert cluster.provider == k8s.LOCAL
+    assert cluster.provider == k8s.LOCAL and cluster.kubeconfig.parent == workdir
     names = cluster.kubectl("get", "namespaces", "-o", "name", echo=False).stdout
     assert f"namespace/{marker}" not in names
     namespace = cluster.namespace(run)
-    try:
-        cluster.kubectl("apply", "-f", "-", namespace=namespace,
-                        input=deployment("nuevo", fault=False), echo=False)
-        cluster.kubectl("rollout", "status", "deployment/nuevo", "--timeout=20s",
-                        namespace=namespace, echo=False)
-    finally:
-        cluster.delete_namespaces(run)
+    cluster.kubectl("apply", "-f", "-", namespace=namespace,
+                    input=deployment("nuevo", fault=False), echo=False)
+    cluster.kubectl("rollout", "status", "deployment/nuevo", "--timeout=20s",
+                    namespace=namespace, echo=False)

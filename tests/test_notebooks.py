@@ -8,7 +8,7 @@ import time
 import nbformat
 import pytest
 
-from course import REPO_ROOT, env, k8s, logstore, pipelines, processes, promstack
+from course import REPO_ROOT, cleanup, env, k8s, logstore, promstack
 from course import docker as cdocker
 from tests.conftest import engine_or_skip
 
@@ -69,11 +69,7 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
     try:
         done = execute(notebook, out, engine=engine, run_id=run_id)
     finally:
-        processes.cleanup(run_id)
-        k8s.cleanup(run_id)
-        pipelines.cleanup(run_id)  # 15.5: its throwaway git repositories
-        if engine:
-            cdocker.cleanup(run_id, quiet=True, since=started)
+        cleanup.run(run_id, since=started if engine else None)
     assert done.returncode == 0, f"{notebook.name} falló:\n{done.stderr[-4000:]}"
     text = outputs_text(out)
     if needs_cluster:
@@ -123,7 +119,7 @@ def test_cluster_notebook_in_static_mode(notebook, tmp_path):
     try:
         done = execute(notebook, out, engine=False, run_id=run_id, cluster=False)
     finally:
-        processes.cleanup(run_id)
+        cleanup.run(run_id)
     assert done.returncode == 0, f"{notebook.name} falló:\n{done.stderr[-4000:]}"
     text = outputs_text(out)
     assert "Celda omitida" in text and "Clúster Kubernetes" in text
