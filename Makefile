@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.instalado
 PLUGINS := $(HOME)/.docker/cli-plugins
 
-.PHONY: setup lab test images labs clean cluster
+.PHONY: setup lab test test-rapido images labs clean cluster
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ PYTEST_JOBS ?= 4
 test: setup
 	cd service && ../$(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist worksteal
+
+# The fast subset: no engine, no cluster, no end-to-end test (marker "slow").
+test-rapido: setup
+	DOCKER_HOST=unix:///nonexistent/tema15/docker.sock TEMA15_CLUSTER=ninguno \
+	  $(BIN)/python -m pytest -n 2 -m "not slow"
 
 cluster: setup  # build (once) and start the local control plane, or use kind
 	bash scripts/install_k8s.sh

@@ -46,6 +46,22 @@ def pytest_configure(config):
         os.environ[SESSION_ENV] = uuid.uuid4().hex
 
 
+# A test is end to end (marker "slow") if it needs the engine or the cluster, or sits in a
+# module whose tests run notebooks, graders or stores; the fast subset (`make test-rapido`,
+# `pytest -m "not slow"`) is the rest: pure functions, files, static checks.
+SLOW_FIXTURES = {"docker_client", "k8s_cluster", "gitops_cluster", "run_id"}
+SLOW_MODULES = {"test_notebooks", "test_logstore", "test_grader_batch", "test_grader_robustness",
+                "test_lab_command", "test_grader_lab09"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if (SLOW_FIXTURES & set(item.fixturenames) or module in SLOW_MODULES
+                or any(m.name == "slow" for m in item.iter_markers())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_sessionstart(session):
     if _is_controller(session.config) and not session.config.stash.get(_NESTED, False):
         session.config.stash[_BEFORE] = cleanup.leftovers()
@@ -56,7 +72,7 @@ def pytest_sessionfinish(session, exitstatus):
     outlive the tests (what was there before the session is not counted). Replaces a
     test file that had to sort last, which parallel runs cannot promise."""
     config = session.config
-    if not _is_controller(config) or _BEFORE not in config.stash:
+    if not _is_controller(config) or _BEFORE not in config.stash or config.option.collectonly:
         return
     before = config.stash[_BEFORE]
     left = {kind: [n for n in names if n not in before.get(kind, [])]

@@ -66,6 +66,7 @@ def test_devcontainer_is_valid():
 
 
 @pytest.mark.skipif(os.environ.get("ACT") == "true", reason="ya dentro de act: sin recursión")
+@pytest.mark.slow
 def test_repository_workflow_offline_part_runs_with_act():
     """act runs the «validar» job of the repository's workflow on this host; the «curso»
     job (Docker Hub, kind) is skipped with `if: ${{ !github.event.act }}`."""

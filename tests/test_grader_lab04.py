@@ -67,6 +67,7 @@ def test_solution_scores_full_marks(k8s_cluster, docker_client):
     assert_full_marks(result, "lab04", min_checks=17)
 
 
+@pytest.mark.slow
 def test_untouched_lab_fails_cleanly():
     result = grade(LAB, "lab04")
     assert result.execution.status == "error_en_celda"

@@ -45,6 +45,7 @@ def submit(tmp_path, logging_config: str = LOGGING_CONFIG, middleware: str = MID
 
 
 
+@pytest.mark.slow
 def test_solution_scores_everything():
     result = grade(SOLUTION)
     assert_full_marks(result, "lab07", 6)
@@ -211,6 +212,7 @@ class RequestIdMiddleware:
 '''
 
 
+@pytest.mark.slow
 def test_alternative_solution_scores_everything(tmp_path):
     result = grade(submit(tmp_path, ALTERNATIVE_LOGGING_CONFIG, ALTERNATIVE_MIDDLEWARE), "lab07")
     assert result.score == 1.0, result.to_markdown()

@@ -69,6 +69,7 @@ def test_solution_scores_everything(engine):
 @pytest.mark.skipif(promstack.binary("prometheus") is None or promstack.binary("alertmanager") is None,
                     reason="sin los binarios prometheus y alertmanager (apt-get install prometheus "
                            "prometheus-alertmanager)")
+@pytest.mark.slow
 def test_solution_scores_everything_without_docker(monkeypatch):
     """As on Binder: no engine; the services run as uvicorn processes and Prometheus is
     the local binary, reading the solution's catalogo-1:8000 as local addresses."""

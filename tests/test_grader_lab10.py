@@ -21,8 +21,14 @@ from tests.conftest import assert_full_marks
 SOLUTION = REPO_ROOT / "solutions" / "lab10_rollout.ipynb"
 LAB = REPO_ROOT / "labs" / "lab10_rollout.ipynb"
 MARKED = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
-RUNS = pytest.mark.skipif(bool(env.missing("prometheus", "haproxy")),
-                          reason="sin Prometheus o sin HAProxy (bash scripts/install_proxy.sh)")
+_NEEDS_PROXY = pytest.mark.skipif(bool(env.missing("prometheus", "haproxy")),
+                                  reason="sin Prometheus o sin HAProxy (bash scripts/install_proxy.sh)")
+
+
+def RUNS(test):  # noqa: N802 (reads as the marker it replaces)
+    """Real canaries (processes, traffic, timed analysis): end to end, and skipped
+    with the reason where Prometheus or HAProxy is missing."""
+    return pytest.mark.slow(_NEEDS_PROXY(test))
 
 
 def solution_values() -> dict:
@@ -196,6 +202,7 @@ def test_controller_stops_on_stable_when_prometheus_is_down_or_candidate_dead(tm
 
 # --- whole gradings -----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_untouched_lab_fails_cleanly():
     result = grade(LAB)
     assert "TU CÓDIGO AQUÍ" in result.execution.message
@@ -240,7 +247,9 @@ def test_lenient_thresholds_and_invented_zeros_are_caught(tmp_path, without):
 
 
 # A valid alternative: the version label instead of track, the p99, a 1-second interval,
-# four steps 10 → 30 → 60 → 100 and a tolerated failed measurement.
+# four steps 8 → 30 → 60 → 100 and a tolerated failed measurement. (With 10 % first, a
+# 50 %-error candidate fails exactly 5 % of requests while it holds the first step: no
+# margin under the 5 % the task allows, and a loaded machine measured 5.1 %.)
 ALTERNATIVE_ANALYSIS = {
     "interval": "1s", "count": 3, "failureLimit": 1, "inconclusiveLimit": 4, "metrics": [
         {"name": "errores", "successCondition": "result <= 0.02", "query":
@@ -250,7 +259,7 @@ ALTERNATIVE_ANALYSIS = {
          'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket'
          '{version="1.1.0"}[15s])))'}]}
 ALTERNATIVE_PLAN = {"steps": [
-    {"setWeight": 10}, {"pause": {"duration": "5s"}}, {"setWeight": 30},
+    {"setWeight": 8}, {"pause": {"duration": "10s"}}, {"setWeight": 30},
     {"pause": {"duration": "3s"}}, {"setWeight": 60}, {"pause": {"duration": "3000ms"}},
     {"setWeight": 100}]}
 

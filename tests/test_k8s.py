@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -49,6 +50,7 @@ def test_current_kube_context_is_never_used_implicitly(k8s_cluster, monkeypatch,
 
 
 def test_unreachable_explicit_context_is_reported(monkeypatch):
+    monkeypatch.delenv(k8s.MODE_ENV, raising=False)  # a forced static mode would win
     monkeypatch.setenv(k8s.CONTEXT_ENV, "no-existe")
     assert k8s.find() is None
     assert "no-existe" in k8s.why_none()
@@ -177,7 +179,7 @@ def _processes_of(workdir) -> list[str]:
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
         if str(workdir) in cmdline:
