@@ -1,9 +1,10 @@
-"""Work directories for labs: a fresh copy of the course service, without the files the
-lab asks the student to write (each lab module lists them in ``SERVICE_WITHOUT``)."""
+"""Labs: the per-lab contract (one table, read by the lab notebooks and by the grader) and
+work directories: a fresh copy of the course service, without the files the lab asks the
+student to write."""
 from __future__ import annotations
 
-import importlib
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from course import REPO_ROOT
@@ -11,8 +12,35 @@ from course import REPO_ROOT
 JUNK = ("__pycache__", "*.pyc", ".pytest_cache", ".venv", "venv")
 
 
+@dataclass(frozen=True)
+class Contract:
+    """What a lab's work dir and its grading need to know besides its checks
+    (``grader/labs/labNN.py``, which may also define ``before_execution``)."""
+    service_without: tuple[str, ...] = ()  # files of service/ the student writes
+    submission_root: str = "service"       # where a directory submission is copied
+    keep_git: bool = False                 # keep a directory submission's .git (its history is graded)
+
+
+CONTRACTS = {
+    "lab01": Contract(service_without=("Dockerfile", ".dockerignore")),
+    "lab02": Contract(submission_root="."),   # etiquetas.py at the root
+    "lab03": Contract(submission_root="."),   # compose.yaml at the root
+    "lab04": Contract(submission_root="."),   # chart/ and kustomize/
+    "lab05": Contract(submission_root="."),   # .github/ and .gitlab-ci.yml
+    "lab06": Contract(submission_root=".", keep_git=True),  # entornos/, aplicaciones/ and history
+    "lab07": Contract(service_without=("app/logging_config.py", "app/middleware.py")),
+    "lab08": Contract(service_without=("app/metrics.py",), submission_root="."),  # service/, prometheus/
+    "lab09": Contract(submission_root="."),   # logs/
+    "lab10": Contract(submission_root="."),   # rollout/
+}
+
+
+def contract(lab: str) -> Contract:
+    return CONTRACTS.get(lab, Contract())
+
+
 def service_without(lab: str) -> tuple[str, ...]:
-    return tuple(getattr(importlib.import_module(f"grader.labs.{lab}"), "SERVICE_WITHOUT", ()))
+    return contract(lab).service_without
 
 
 def prepare(dest: Path, lab: str) -> Path:

@@ -71,8 +71,8 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         # notebook parameters; whatever it starts must carry the run label.
         extra = module.before_execution(workdir, run_id) if hasattr(module, "before_execution") else {}
         if submission.is_dir():
-            _overlay(submission, workdir / getattr(module, "SUBMISSION_ROOT", "service"),
-                     keep_git=getattr(module, "KEEP_GIT", False))
+            terms = course_lab.contract(lab)
+            _overlay(submission, workdir / terms.submission_root, keep_git=terms.keep_git)
             execution = runner.ExecutionReport(runner.NOT_EXECUTED, "Entrega de ficheros: se "
                                                "corrige tal cual, sin ejecutar nada.")
         else:
@@ -118,8 +118,9 @@ def _tampering(lab: str, submission: Path, run_id: str, paths: list[str],
 
 def _overlay(submitted: Path, target: Path, keep_git: bool = False) -> None:
     """A student repository over the work dir: its folder named like the target (e.g.
-    ``service/``) if it has one, else the whole folder (``SUBMISSION_ROOT`` of the lab).
-    Git metadata is dropped unless the lab grades a repository's history (``KEEP_GIT``)."""
+    ``service/``) if it has one, else the whole folder (``submission_root`` of the lab's
+    contract). Git metadata is dropped unless the lab grades a repository's history
+    (``keep_git``)."""
     source = submitted / target.name if (submitted / target.name).is_dir() else submitted
     skipped = course_lab.JUNK if keep_git else (".git", *course_lab.JUNK)
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*skipped))

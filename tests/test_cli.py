@@ -12,7 +12,7 @@ NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/tema15/docker.sock"}
 
 def curso(*args: str, extra_env: dict | None = None, timeout: float = 120):
     env = {**os.environ, "COLUMNS": "200", **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "course.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "curso", *args], capture_output=True,
                           text=True, env=env, timeout=timeout, check=False)
 
 

@@ -105,7 +105,7 @@ def test_cli_grades_a_class_in_spanish(tmp_path):
     folder = tmp_path / "clase"
     folder.mkdir()
     shutil.copy(LAB, folder / "bruno.ipynb")
-    done = subprocess.run([sys.executable, "-m", "course.cli", "corregir", str(folder), "--clase",
+    done = subprocess.run([sys.executable, "-m", "curso", "corregir", str(folder), "--clase",
                            "--lab", "lab07"], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/t15.sock",
                                "COLUMNS": "160"})
@@ -117,7 +117,7 @@ def test_cli_grades_a_class_in_spanish(tmp_path):
 
 def test_cli_rejects_an_empty_class_folder(tmp_path):
     (tmp_path / "vacia").mkdir()
-    done = subprocess.run([sys.executable, "-m", "course.cli", "corregir", str(tmp_path / "vacia"),
+    done = subprocess.run([sys.executable, "-m", "curso", "corregir", str(tmp_path / "vacia"),
                            "--clase", "--lab", "lab07"], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "No hay entregas" in done.stdout + done.stderr

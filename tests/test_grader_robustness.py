@@ -139,7 +139,7 @@ def test_tampering_with_the_grader_is_caught_and_undone(tmp_path):
 
 def test_cli_reports_bad_input_in_spanish(tmp_path):
     def curso(*args):
-        return subprocess.run([sys.executable, "-m", "course.cli", "corregir", *args],
+        return subprocess.run([sys.executable, "-m", "curso", "corregir", *args],
                               capture_output=True, text=True, timeout=120, check=False)
     missing = curso(str(tmp_path / "no-existe.ipynb"))
     assert missing.returncode == 2 and "No existe la entrega" in missing.stdout
@@ -155,7 +155,7 @@ def test_cli_reports_bad_input_in_spanish(tmp_path):
 
 def test_cli_writes_json_and_junit(tmp_path):
     path = notebook(tmp_path, "1 / 0")
-    done = subprocess.run([sys.executable, "-m", "course.cli", "corregir", str(path), "--json",
+    done = subprocess.run([sys.executable, "-m", "curso", "corregir", str(path), "--json",
                            str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml")],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 1

@@ -113,7 +113,7 @@ def test_broken_version_stalls_and_undo_restores(k8s_cluster):
 
 
 def test_cli_reports_the_cluster(k8s_cluster):
-    done = subprocess.run([sys.executable, "-m", "course.cli", "cluster", "estado"],
+    done = subprocess.run([sys.executable, "-m", "curso", "cluster", "estado"],
                           capture_output=True, text=True, env={**os.environ, "COLUMNS": "160"},
                           timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -121,11 +121,11 @@ def test_cli_reports_the_cluster(k8s_cluster):
 
 
 def test_cli_without_cluster_says_how(monkeypatch):
-    done = subprocess.run([sys.executable, "-m", "course.cli", "cluster", "estado"],
+    done = subprocess.run([sys.executable, "-m", "curso", "cluster", "estado"],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, k8s.MODE_ENV: "ninguno", "COLUMNS": "160"})
     assert done.returncode == 1 and "modo estático forzado" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "course.cli", "cluster", "crear"],
+    done = subprocess.run([sys.executable, "-m", "curso", "cluster", "crear"],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, k8s.MODE_ENV: "ninguno", "COLUMNS": "160"})
     assert done.returncode == 1 and "No puedo crear un clúster" in done.stdout

@@ -13,7 +13,7 @@ from tests.conftest import free_port
 def test_curso_lab_starts_jupyterlab_and_stops(tmp_path):
     port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
-    proc = subprocess.Popen([sys.executable, "-m", "course.cli", "lab", "--sin-navegador",
+    proc = subprocess.Popen([sys.executable, "-m", "curso", "lab", "--sin-navegador",
                              "--puerto", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:

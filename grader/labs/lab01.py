@@ -18,7 +18,6 @@ from course import docker as cdocker
 from course import dockerfile as cdockerfile
 from grader.checks import check
 
-SERVICE_WITHOUT = ("Dockerfile", ".dockerignore")  # what the student writes
 SIZE_BUDGET_MB = 60          # what the image may add on top of its final base image
 HEALTH_TIMEOUT_S = 45
 DEPENDENCY_STEP = re.compile(r"pip3? install|uv (pip install|sync)|poetry install", re.I)

@@ -24,8 +24,6 @@ from course import registry as creg
 from grader import runner
 from grader.checks import NotVerifiable, check
 
-SERVICE_WITHOUT = ()         # the lab works on an untouched copy of the service
-SUBMISSION_ROOT = "."        # a directory submission is etiquetas.py (+ anything else) at the root
 MODULE = "etiquetas.py"
 REPOSITORY = "catalogo"
 FUNCTION_TIMEOUT_S = 10

@@ -21,8 +21,6 @@ from course import compose
 from course import docker as cdocker
 from grader.checks import check
 
-SERVICE_WITHOUT: tuple[str, ...] = ()   # the lab keeps the whole service (Dockerfile included)
-SUBMISSION_ROOT = "."                    # a directory submission holds compose.yaml at its root
 SERVICES = ("api", "postgres", "redis")
 DEPENDENCIES = ("postgres", "redis")
 UP_TIMEOUT_S = 150

@@ -23,8 +23,6 @@ from course import k8s, pod_smoke
 from grader.checks import NotVerifiable, check
 from grader.labs._cluster import ensure_cluster
 
-SERVICE_WITHOUT: tuple[str, ...] = ()
-SUBMISSION_ROOT = "."                 # a directory submission holds chart/ and kustomize/
 CHART = Path("chart") / "catalogo"
 OVERLAYS = Path("kustomize") / "overlays"
 K8S_SCHEMA_VERSION = "1.35"

@@ -25,8 +25,6 @@ from course import images, pipelines
 from course import registry as creg
 from grader.checks import check
 
-SERVICE_WITHOUT = ()
-SUBMISSION_ROOT = "."            # a directory submission holds .github/ and .gitlab-ci.yml
 GITHUB = pipelines.GITHUB_WORKFLOW
 GITLAB = pipelines.GITLAB_PIPELINE
 REPOSITORY = "catalogo"

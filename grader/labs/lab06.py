@@ -27,9 +27,6 @@ from course.gitserver import git
 from grader.checks import check
 from grader.labs._cluster import ensure_cluster
 
-SERVICE_WITHOUT: tuple[str, ...] = ()
-SUBMISSION_ROOT = "."                 # a directory submission holds entornos/, aplicaciones/…
-KEEP_GIT = True                       # the repository's history is part of the submission
 REPO = "entornos"
 APPS = "aplicaciones"
 MODULE = "reconciliador.py"

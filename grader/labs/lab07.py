@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 
 from course import logs
+from course.lab import service_without
 from grader.checks import check
 
-SERVICE_WITHOUT = ("app/logging_config.py", "app/middleware.py")  # what the student writes
 HEADER = "X-Request-ID"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 LEVELS = {"debug", "info", "warning", "error", "critical"}
@@ -143,7 +143,7 @@ def _run(ctx) -> Run:
 
 
 def _start_and_probe(ctx) -> Run:
-    missing = [name for name in SERVICE_WITHOUT if not (ctx.service_dir / name).exists()]
+    missing = [name for name in service_without("lab07") if not (ctx.service_dir / name).exists()]
     assert not missing, ("Faltan ficheros en la carpeta del servicio: " + ", ".join(missing)
                          + ". El laboratorio debe escribirlos en service/app/.")
     tag = secrets.token_hex(3)
@@ -502,7 +502,7 @@ def secrets_hidden(ctx):
 @check("consola.desarrollo", points=1)
 def console_in_development(ctx):
     """Con json_logs=False los logs son líneas legibles (no JSON) y las excepciones muestran su traza."""
-    missing = [name for name in SERVICE_WITHOUT[:1] if not (ctx.service_dir / name).exists()]
+    missing = [name for name in service_without("lab07")[:1] if not (ctx.service_dir / name).exists()]
     assert not missing, "Falta app/logging_config.py en la carpeta del servicio."
     try:
         done = subprocess.run([sys.executable, "-c", textwrap.dedent(CONSOLE_SCRIPT)],

@@ -25,8 +25,6 @@ from course import docker as cdocker
 from course import prom, promstack
 from grader.checks import NotVerifiable, check
 
-SERVICE_WITHOUT = ("app/metrics.py",)   # the student writes the metrics module
-SUBMISSION_ROOT = "."                   # a directory submission holds service/ and prometheus/
 PROM_DIR = "prometheus"
 CONFIG = "prometheus.yml"
 QUERIES = "consultas.yml"

@@ -23,8 +23,6 @@ import yaml
 from course import logstore, logsynth, processes
 from grader.checks import check
 
-SERVICE_WITHOUT = ()
-SUBMISSION_ROOT = "."                   # a directory submission holds logs/
 LOGS_DIR = "logs"
 CONFIG = "syslog-ng.conf"
 QUERIES = "consultas.yml"

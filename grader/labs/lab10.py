@@ -17,8 +17,6 @@ import yaml
 from course import promstack, rollout
 from grader.checks import check
 
-SERVICE_WITHOUT = ()
-SUBMISSION_ROOT = "."                   # a directory submission holds rollout/
 FOLDER = "rollout"
 ANALYSIS, PLAN = "analisis.yaml", "plan.yaml"
 CANDIDATES = {
