@@ -311,16 +311,21 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
                 if ref.startswith(prefix):
                     ignore_missing(c.images.remove, ref)
                     removed["imágenes"] += 1
-        _remove_images(c, [*list_images(c, all=True, filters=flt), *dangling, *built], removed)
+        _remove_images(c, [*list_images(c, all=True, filters=flt), *built], removed)
+        # Untagged a moment ago is not untagged now: a build outside this lock (the docker
+        # CLI of a pipeline, 15.5) may have just produced and tagged the same image ID.
+        _remove_images(c, dangling, removed, only_if_untagged=True)
     if not quiet:
         summary = ", ".join(f"{n} {kind}" for kind, n in removed.items())
         show.ok(f"Limpieza de {'todas las ejecuciones' if run == '*' else selector}: {summary}.")
     return removed
 
 
-def _remove_images(c, images, removed: dict[str, int]) -> None:
+def _remove_images(c, images, removed: dict[str, int], only_if_untagged: bool = False) -> None:
     for image in {i.id: i for i in images}.values():
         try:
+            if only_if_untagged and c.images.get(image.id).tags:
+                continue
             c.images.remove(image.id, force=True)
             removed["imágenes"] += 1
         except NotFound:
