@@ -9,9 +9,11 @@ PLUGINS := $(HOME)/.docker/cli-plugins
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt requirements/kube-tools.txt
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/kube-tools.txt jupyter/overrides.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[dev]'
+	@# JupyterLab in Spanish and without the news pop-up (defaults a user can still change).
+	mkdir -p $(VENV)/share/jupyter/lab/settings && cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/
 	@# kubectl 1.35 and Helm 4, pinned by hash, into .venv/bin (Linux x86-64).
 	bash scripts/install_kube_tools.sh $(BIN)
 	@# act, gitlab-ci-local and actionlint for 15.5 (cached in ~/.cache/tema15).

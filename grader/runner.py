@@ -4,25 +4,34 @@ per-cell and a whole-lab timeout. Every way a submission can go wrong (invalid J
 ``ExecutionReport`` with a Spanish message; nothing here raises for a bad submission."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import nbformat
-import yaml
 
-OK = "ok"
-INVALID = "cuaderno_invalido"
-NO_PARAMETERS = "sin_parametros"
-CELL_ERROR = "error_en_celda"
-TIMEOUT = "tiempo_agotado"
-DEAD_KERNEL = "kernel_muerto"
-NOT_EXECUTED = "no_ejecutado"  # a directory of artifacts is graded as it is
-TAMPERED = "manipulacion"      # it changed the course's own files (grader.integrity)
+
+class Status(StrEnum):
+    """How an execution ended. A ``str``: reports and JSON keep the Spanish values."""
+    OK = "ok"
+    INVALID = "cuaderno_invalido"
+    NO_PARAMETERS = "sin_parametros"
+    CELL_ERROR = "error_en_celda"
+    TIMEOUT = "tiempo_agotado"
+    DEAD_KERNEL = "kernel_muerto"
+    NOT_EXECUTED = "no_ejecutado"  # a directory of artifacts is graded as it is
+    TAMPERED = "manipulacion"      # it changed the course's own files (grader.integrity)
+
+
+OK, INVALID, NO_PARAMETERS, CELL_ERROR = Status.OK, Status.INVALID, Status.NO_PARAMETERS, Status.CELL_ERROR
+TIMEOUT, DEAD_KERNEL, NOT_EXECUTED, TAMPERED = (Status.TIMEOUT, Status.DEAD_KERNEL,
+                                                Status.NOT_EXECUTED, Status.TAMPERED)
 
 OUTPUT_TAIL = 4000  # characters of an error kept for the report
 
@@ -61,9 +70,14 @@ def execute(notebook: Path, workdir: Path, parameters: dict, *, cell_timeout: fl
     if problem:
         return problem
     output = workdir / f"ejecutado-{notebook.name}"
-    cmd = [sys.executable, "-m", "papermill", str(notebook), str(output), "--cwd", str(workdir),
-           "-y", yaml.safe_dump(parameters), "--execution-timeout", str(int(cell_timeout)),
-           "--no-progress-bar", "--kernel", "python3"]
+    result = workdir / ".resultado-ejecucion.json"
+    request = workdir / ".peticion-ejecucion.json"
+    request.write_text(json.dumps({
+        "input": str(notebook), "output": str(output), "cwd": str(workdir),
+        "parameters": parameters, "cell_timeout": int(cell_timeout), "result": str(result)},
+        default=str))
+    # papermill runs in a child process group: a whole-lab timeout kills it and its kernel.
+    cmd = [sys.executable, "-m", "grader.papermill_child", str(request)]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})}, start_new_session=True)
@@ -77,9 +91,18 @@ def execute(notebook: Path, workdir: Path, parameters: dict, *, cell_timeout: fl
         if report.cell:
             report.message += f" Estaba ejecutando la celda de código {report.cell}."
         return _finish(report, started, output)
-    if proc.returncode == 0:
+    outcome = _read_outcome(result)
+    if proc.returncode == 0 and outcome.get("kind") == "ok":
         return _finish(ExecutionReport(OK, "El cuaderno se ejecutó sin errores."), started, output)
-    return _finish(_diagnose(log, output, cell_timeout), started, output)
+    return _finish(_diagnose(outcome, log, output, cell_timeout), started, output)
+
+
+def _read_outcome(result: Path) -> dict:
+    """What the child wrote; {} if it died before writing (killed, out of memory)."""
+    try:
+        return json.loads(result.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _finish(report: ExecutionReport, started: float, output: Path) -> ExecutionReport:
@@ -117,28 +140,34 @@ def _last_started_cell(output: Path) -> int | None:
     return None
 
 
-def _diagnose(log: str, output: Path, cell_timeout: float) -> ExecutionReport:
-    tail = log[-OUTPUT_TAIL:]
-    cell = None
-    error_text = ""
-    for i, c in enumerate(_code_cells(output), 1):
-        errors = [o for o in c.get("outputs", []) if o.get("output_type") == "error"]
-        if errors:
-            cell = i
-            error_text = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
-            break
-    if cell is None:
-        cell = _last_started_cell(output)
-    if "DeadKernelError" in log or "Kernel died" in log or "kernel died" in log.lower():
+def _diagnose(outcome: dict, log: str, output: Path, cell_timeout: float) -> ExecutionReport:
+    """The report for an execution that did not end well, from the exception type the
+    child recorded (never from words in the output, which the notebook controls)."""
+    kind = outcome.get("kind")
+    cell = _failed_cell(output) or _last_started_cell(output)
+    if kind == "dead_kernel":
         return ExecutionReport(DEAD_KERNEL, "El kernel de Python murió durante la ejecución "
                                f"(¿os._exit, falta de memoria?) en la celda de código {cell}.", cell)
-    if "CellTimeoutError" in log or "timed out" in log.lower():
+    if kind == "cell_timeout":
         return ExecutionReport(TIMEOUT, f"La celda de código {cell} superó el límite de "
                                f"{cell_timeout:.0f} s por celda.", cell)
-    if cell is not None and error_text:
+    if kind == "cell_error":
+        error_text = f"{outcome.get('ename')}: {outcome.get('evalue')}"
         hint = (" (todavía tiene un hueco «# TU CÓDIGO AQUÍ» sin resolver)"
-                if error_text.startswith("NotImplementedError") else "")
+                if outcome.get("ename") == "NotImplementedError" else "")
         return ExecutionReport(CELL_ERROR, f"La celda de código {cell} falló{hint}: "
                                f"{error_text.rstrip(': ')}", cell)
-    last_line = next((l for l in reversed(tail.splitlines()) if l.strip()), "sin detalle")
-    return ExecutionReport(CELL_ERROR, f"La ejecución falló: {last_line}", cell)
+    if kind == "other":
+        return ExecutionReport(CELL_ERROR, "No se pudo ejecutar el cuaderno: "
+                               f"{outcome.get('ename')}: {outcome.get('evalue')}", cell)
+    tail = log[-OUTPUT_TAIL:]
+    last_line = next((line for line in reversed(tail.splitlines()) if line.strip()), "sin detalle")
+    return ExecutionReport(CELL_ERROR, f"La ejecución se interrumpió: {last_line}", cell)
+
+
+def _failed_cell(output: Path) -> int | None:
+    """1-based index of the first code cell with an error output."""
+    for i, cell in enumerate(_code_cells(output), 1):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return i
+    return None

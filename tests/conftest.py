@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import socket
 import uuid
 
 import pytest
@@ -194,11 +193,6 @@ def run_id(docker_client):
     with cdocker.run_scope() as rid:
         yield rid
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def assert_full_marks(result, lab: str, min_checks: int) -> None:

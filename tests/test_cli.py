@@ -28,12 +28,27 @@ def test_unknown_subcommand_is_explained_in_spanish():
     assert_no_traceback(done)
 
 
+COMMANDS = ("doctor", "imagenes", "lab", "corregir", "cluster", "limpiar")
+ENGLISH = ("usage:", "options:", "positional arguments", "show this help")
+
+
 def test_help_is_spanish():
     done = curso("--ayuda")
     assert done.returncode == 0
     assert done.stdout.startswith("uso: curso")
-    for command in ("doctor", "imagenes", "lab", "limpiar"):
+    for command in COMMANDS:
         assert command in done.stdout
+    assert not [word for word in ENGLISH if word in done.stdout]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_explains_itself_in_spanish(command):
+    done = curso(command, "--ayuda")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"uso: curso {command}"), done.stdout[:200]
+    assert "--ayuda" in done.stdout and "muestra esta ayuda" in done.stdout
+    assert not [word for word in ENGLISH if word in done.stdout], done.stdout
+    assert_no_traceback(done)
 
 
 @pytest.mark.parametrize("command", [("imagenes",), ("imagenes", "--offline")])

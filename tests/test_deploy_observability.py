@@ -16,7 +16,7 @@ import yaml
 
 from course import REPO_ROOT, env, images, prom
 from course import docker as cdocker
-from tests.conftest import free_port
+from course.processes import free_port
 
 DEPLOY = REPO_ROOT / "deploy"
 PROMETHEUS_DIR = DEPLOY / "prometheus"

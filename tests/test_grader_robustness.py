@@ -78,6 +78,27 @@ def test_cell_error_names_the_cell(tmp_path):
     assert "ZeroDivisionError" in result.execution.message
 
 
+def test_a_cell_raising_its_own_timeout_is_a_cell_error_not_the_time_limit(tmp_path):
+    """The status comes from the exception type, not from words in the output."""
+    result = grade(notebook(tmp_path, "raise TimeoutError('timed out: CellTimeoutError')"))
+    assert_reported_not_passed(result, "error_en_celda")
+    assert "TimeoutError: timed out" in result.execution.message
+    assert "límite" not in result.execution.message
+
+
+def test_a_cell_printing_kernel_died_is_not_a_dead_kernel(tmp_path):
+    result = grade(notebook(tmp_path, "print('Kernel died DeadKernelError')\n1 / 0"))
+    assert_reported_not_passed(result, "error_en_celda")
+    assert "ZeroDivisionError" in result.execution.message
+
+
+def test_statuses_are_an_enum_that_reads_as_its_spanish_value():
+    from grader import runner
+
+    assert runner.Status("tiempo_agotado") is runner.TIMEOUT == "tiempo_agotado"
+    assert {s.value for s in runner.Status} >= {"ok", "error_en_celda", "kernel_muerto"}
+
+
 def test_huge_output_does_not_break_the_grader(tmp_path):
     result = grade(notebook(tmp_path, "for i in range(200000):\n    print('x' * 80)"))
     assert result.execution.status == "ok"

@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 
-from tests.conftest import free_port
+from course.processes import free_port
 
 
 def test_curso_lab_starts_jupyterlab_and_stops(tmp_path):

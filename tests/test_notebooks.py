@@ -84,6 +84,10 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
     if not engine and notebook.stem.startswith("05_") and env.has("act") and env.has("gitlabci"):
         # 15.5 without Docker: the pull/merge request pipelines (lint, tests) still run.
         assert "act terminó bien" in text and "gitlab-ci-local terminó bien" in text
+    if engine:
+        # With the engine, no cell may have been skipped for the lack of one: the Docker
+        # cells really ran (an exit code 0 alone would also hold if they all skipped).
+        assert docker_skips(text) == [], docker_skips(text)
     if not engine and requires_docker(notebook):
         assert "Celda omitida" in text and "Motor Docker" in text
         if notebook.stem.startswith("08_") and promstack.binary("prometheus"):
@@ -95,6 +99,18 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
     if notebook.stem.startswith(ROLLOUT_NOTEBOOK) and not env.missing("prometheus", "haproxy"):
         # 15.10's canary runs with and without an engine (local processes without one).
         assert "promovido: Todas las métricas" in text and "abortado: «ratio-errores»" in text
+
+
+def docker_skips(text: str) -> list[str]:
+    """The skip messages (``show.skipped``) that name the Docker engine as the reason."""
+    messages = ["\n".join(part.split("\n")[:2]) for part in text.split("Celda omitida")[1:]]
+    return [m for m in messages if "Motor Docker" in m]  # a message wraps to 2 lines at most
+
+
+def test_docker_skips_are_recognised():
+    text = ("⏭ Celda omitida: falta Motor Docker (no responde)\nx\n"
+            "⏭ Celda omitida: falta Pods con contenedores\n")
+    assert len(docker_skips(text)) == 1 and docker_skips("todo bien") == []
 
 
 def test_start_notebook_reports_engine_honestly(tmp_path):

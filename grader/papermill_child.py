@@ -1,0 +1,47 @@
+"""The child process of ``grader.runner``: execute one notebook with papermill's Python API
+and write how it ended to a JSON file, from the exception *types* papermill and nbclient
+raise (a cell that raises its own ``TimeoutError("timed out")`` is a failing cell, not the
+cell time limit). Run as ``python -m grader.papermill_child REQUEST.json``.
+
+Request: {"input", "output", "cwd", "parameters", "cell_timeout", "result"}.
+Result: {"kind": "ok" | "cell_error" | "cell_timeout" | "dead_kernel" | "other",
+         "ename", "evalue", "cell_index"}.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def run(request: dict) -> dict:
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            request["input"], request["output"], parameters=request["parameters"],
+            cwd=request["cwd"], execution_timeout=request["cell_timeout"],
+            kernel_name="python3", progress_bar=False)
+    except PapermillExecutionError as exc:  # a cell raised: its own exception, typed
+        return {"kind": "cell_error", "ename": exc.ename, "evalue": exc.evalue,
+                "cell_index": exc.cell_index}
+    except CellTimeoutError as exc:
+        return {"kind": "cell_timeout", "ename": type(exc).__name__, "evalue": str(exc)}
+    except DeadKernelError as exc:
+        return {"kind": "dead_kernel", "ename": type(exc).__name__, "evalue": str(exc)}
+    except Exception as exc:  # papermill itself could not run it (kernel missing, I/O...)
+        return {"kind": "other", "ename": type(exc).__name__, "evalue": str(exc)}
+    return {"kind": "ok"}
+
+
+def main(argv: list[str]) -> int:
+    request = json.loads(Path(argv[0]).read_text())
+    outcome = run(request)
+    Path(request["result"]).write_text(json.dumps(outcome, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
