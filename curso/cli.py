@@ -69,6 +69,8 @@ def build_parser() -> SpanishParser:
                        help="segundos máximos por celda (600)")
     grade.add_argument("--timeout-total", type=int, default=1800, metavar="S",
                        help="segundos máximos para todo el laboratorio (1800)")
+    grade.add_argument("--solo", metavar="ID[,ID…]",
+                       help="solo esas comprobaciones, en ese orden (p. ej. volumen.down_v)")
     grade.add_argument("--conservar", action="store_true",
                        help="no borres la carpeta de trabajo (para depurar)")
     grade.add_argument("--clase", action="store_true",
@@ -155,9 +157,10 @@ def corregir(args) -> int:
     if args.salida:
         raise GradingError("--salida solo tiene sentido con --clase.")
     with show.console.status(f"Corrigiendo {args.entrega}…") as status:
+        only = [i.strip() for i in args.solo.split(",") if i.strip()] if args.solo else None
         result = grade(Path(args.entrega), args.lab, cell_timeout=args.timeout_celda,
                        total_timeout=args.timeout_total, keep_workdir=args.conservar,
-                       notify=lambda message: status.update(message))
+                       notify=lambda message: status.update(message), only=only)
     show.console.print(Markdown(result.to_markdown()))
     for option, text in ((args.json, result.to_json), (args.junit, result.to_junit),
                          (args.markdown, result.to_markdown)):

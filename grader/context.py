@@ -27,6 +27,12 @@ class GradingContext:
     def service_dir(self) -> Path:
         return self.workdir / "service"
 
+    def forget(self, key: str) -> None:
+        """Drop a memoized fact that a check has just destroyed (e.g. a stack it tore
+        down), so that a check running after it computes it again: checks with side
+        effects do not depend on running last."""
+        self._memo.pop(key, None)
+
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """Compute once; a failure is remembered too, so dependent checks fail alike."""
         if key not in self._memo:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from course import REPO_ROOT, compose, env, images
-from grader.grade import grade
+from grader.grade import GradingError, grade
 
 SOLUTION = REPO_ROOT / "solutions" / "lab03_compose.ipynb"
 LAB = REPO_ROOT / "labs" / "lab03_compose.ipynb"
@@ -200,3 +200,19 @@ def test_repo_compose_is_an_alternative_solution(engine, tmp_path, monkeypatch):
     assert result.score == 1.0, result.to_markdown()
     assert result.execution.status == "no_ejecutado"
     assert {c.id for c in result.checks} >= set(RUNTIME_CHECKS)
+
+
+def test_checks_with_side_effects_do_not_depend_on_their_order(engine):
+    """`down -v` first, then the checks that need the stack: they start it again
+    (ctx.forget) instead of finding it torn down."""
+    order = ["volumen.down_v", "datos.persisten", "api.dependencias"]
+    result = grade(SOLUTION, only=order)
+    assert [c.id for c in result.checks] == order
+    assert {c.id: c.status for c in result.checks} == dict.fromkeys(order, "passed"), \
+        result.to_markdown()
+
+
+def test_only_unknown_checks_is_refused_in_spanish():
+    with pytest.raises(GradingError) as caught:
+        grade(SOLUTION, only=["volumen.no_existe"])
+    assert "no tiene las comprobaciones volumen.no_existe" in str(caught.value)

@@ -314,6 +314,7 @@ def down_v_removes_volume(ctx):
         assert not left, f"Tras `docker compose down -v` siguen existiendo: {', '.join(left)}."
     finally:
         _teardown(ctx, stack)
+        ctx.forget("stack")  # a check after this one starts the stack again
 
 
 def _teardown(ctx, stack: Stack) -> None:
