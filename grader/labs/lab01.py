@@ -5,6 +5,7 @@ student's Dockerfile itself, runs the image, rebuilds after a code-only change a
 Docker's own .dockerignore logic what the build context would send."""
 from __future__ import annotations
 
+import fnmatch
 import re
 import shutil
 import tempfile
@@ -128,8 +129,9 @@ def _in_container(ctx, script: str, user: str | None = None) -> str:
 
 def _running(ctx):
     """One container of the image, published on a free local port, started once."""
+    image = _built(ctx)  # outside the memo: a build failure blocks, it is not "failed"
+
     def start():
-        image = _built(ctx)
         try:
             return cdocker.client().containers.run(
                 image.id, detach=True, name=cdocker.name("lab01", ctx.run_id),
@@ -160,8 +162,9 @@ def _started(ctx):
 def _rebuild(ctx):
     """A rebuild after a code-only change, in a copy of the context that also holds the
     files a careless context would send (.env with a secret, .git, venvs, tests…)."""
+    _built(ctx)  # outside the memo: a build failure blocks, it is not "failed"
+
     def build():
-        _built(ctx)
         with tempfile.TemporaryDirectory(prefix=f"{ctx.run_id}-cache-") as tmp:
             copy = Path(tmp) / "service"
             shutil.copytree(ctx.service_dir, copy)
@@ -277,12 +280,28 @@ def dockerignore_excludes_junk(ctx):
             (copy / rel).parent.mkdir(parents=True, exist_ok=True)
             (copy / rel).write_text(text)
         sent = cdockerfile.context_files(copy)
-        # Docker always sends the Dockerfile it builds; name another one to see the rules.
-        sent_self = cdockerfile.context_files(copy, dockerfile="__corrector__/Dockerfile")
     leaked = sorted({_junk_label(rel) for rel in JUNK if rel in sent})
-    leaked += [rel for rel in SELF_FILES if rel in sent_self]
+    leaked += [rel for rel in SELF_FILES if not _ignores(ctx.service_dir / ".dockerignore", rel)]
     assert not leaked, ("El contexto de construcción incluiría: " + ", ".join(leaked)
                         + ". Añádelos a .dockerignore.")
+
+
+def _ignores(dockerignore: Path, top_level_file: str) -> bool:
+    """Whether .dockerignore excludes a top-level file from what COPY sees (Docker always
+    sends the Dockerfile and .dockerignore to the engine, and docker-py's matcher does not
+    apply rules to them, so the rules are read as Docker does: the last match wins)."""
+    ignored = False
+    for line in dockerignore.read_text().splitlines():
+        rule = line.strip()
+        if not rule or rule.startswith("#"):
+            continue
+        negated = rule.startswith("!")
+        rule = rule.lstrip("!").strip().lstrip("/")
+        while rule.startswith(("**/", "./")):
+            rule = rule[3:] if rule.startswith("**/") else rule[2:]
+        if fnmatch.fnmatchcase(top_level_file, rule.rstrip("/")):
+            ignored = not negated
+    return ignored
 
 
 def _junk_label(rel: str) -> str:
@@ -475,6 +494,10 @@ def venv_path(ctx):
 @check("imagen.variables", points=1, needs=("docker",))
 def python_variables(ctx):
     """PYTHONDONTWRITEBYTECODE=1, PYTHONUNBUFFERED=1 y /opt/venv/bin al principio del PATH, con `ENV CLAVE=valor`."""
+    legacy = [i["value"] for s in _stages(ctx) for i in s["instructions"]
+              if i["instruction"] == "ENV" and "=" not in i["value"].split()[0]]
+    assert not legacy, (f"ENV en la forma antigua «ENV {legacy[0][:50]}»: escribe "
+                        "ENV CLAVE=valor (BuildKit avisa con LegacyKeyValueFormat).")
     env = dict(e.split("=", 1) for e in _built(ctx).attrs["Config"].get("Env") or [] if "=" in e)
     wrong = [f"{k}={env.get(k, '(sin definir)')}" for k in ("PYTHONDONTWRITEBYTECODE",
                                                             "PYTHONUNBUFFERED")
@@ -484,10 +507,6 @@ def python_variables(ctx):
     first = env.get("PATH", "").split(":")[0]
     assert first == f"{VENV}/bin", (f"El PATH de la imagen empieza por «{first}»: pon "
                                     f"{VENV}/bin delante (ENV PATH={VENV}/bin:$PATH).")
-    legacy = [i["value"] for s in _stages(ctx) for i in s["instructions"]
-              if i["instruction"] == "ENV" and "=" not in i["value"].split()[0]]
-    assert not legacy, (f"ENV en la forma antigua «ENV {legacy[0][:50]}»: escribe "
-                        "ENV CLAVE=valor (BuildKit avisa con LegacyKeyValueFormat).")
 
 
 @check("imagen.uid_1001", points=1, needs=("docker",))
