@@ -7,8 +7,8 @@ import nbformat
 import pytest
 
 from course import REPO_ROOT, buildkit, images
-from tests.conftest import assert_full_marks
 from grader.grade import grade
+from tests.conftest import assert_full_marks
 
 SOLUTION = REPO_ROOT / "solutions" / "lab01_dockerfile.ipynb"
 LAB = REPO_ROOT / "labs" / "lab01_dockerfile.ipynb"
@@ -258,8 +258,8 @@ def test_buildkit_syntax_without_buildkit_is_not_verifiable(engine, tmp_path, mo
 
 
 def test_pins_are_read_from_the_students_own_files(tmp_path):
-    from grader.labs.lab01 import unpinned_dependencies
     from course import dockerfile as cdockerfile
+    from grader.labs.lab01 import unpinned_dependencies
     (tmp_path / "requisitos.txt").write_text("fastapi==0.115.0\nuvicorn>=0.30  # suelto\n")
     stages = cdockerfile.stages(
         "FROM python:3.11.13-slim-bookworm\nCOPY requisitos.txt .\n"

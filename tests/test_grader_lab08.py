@@ -204,10 +204,10 @@ def test_course_service_metrics_and_an_any_5xx_alert(engine, tmp_path):
 
 def _static_queries_check(tmp_path, p95: str):
     """promql.sintaxis on a consultas.yml alone (no Prometheus needed)."""
+    import grader.labs.lab08  # noqa: F401  (registers the checks)
     from grader import checks
     from grader.context import GradingContext
-    from grader.runner import ExecutionReport, NOT_EXECUTED
-    import grader.labs.lab08  # noqa: F401  (registers the checks)
+    from grader.runner import NOT_EXECUTED, ExecutionReport
     (tmp_path / "prometheus").mkdir(exist_ok=True)
     (tmp_path / "prometheus" / "consultas.yml").write_text(yaml.safe_dump(
         {"ratio_errores": SOLVED["CONSULTAS"]["ratio_errores"], "latencia_p95": p95}))
@@ -229,8 +229,8 @@ def test_p95_that_drops_le_is_caught(tmp_path, p95):
 @pytest.mark.parametrize("p95", [
     "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))",
     "histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[1m])) by (le, job))",
-    "histogram_quantile(0.95, sum without (instance, handler, method) "
-    "(rate(http_request_duration_seconds_bucket[1m])))",
+    ("histogram_quantile(0.95, sum without (instance, handler, method) "
+    "(rate(http_request_duration_seconds_bucket[1m])))"),
 ])
 def test_p95_forms_that_keep_le_pass_the_syntax_check(tmp_path, p95):
     result = _static_queries_check(tmp_path, p95)
