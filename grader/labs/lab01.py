@@ -15,9 +15,10 @@ from pathlib import Path
 
 from docker.errors import DockerException
 
-from course import buildkit, images
+from course import buildkit
 from course import docker as cdocker
 from course import dockerfile as cdockerfile
+from course import images
 from grader.checks import Blocked, NotVerifiable, check
 from grader.context import PreconditionFailed
 
@@ -41,7 +42,7 @@ APP_UID = APP_GID = "1001"
 TAUGHT_HADOLINT = {"DL3025", "DL3042", "DL3008", "DL3013", "DL3009", "DL3015"}
 # Syntax the classic builder rejects but BuildKit (the default of `docker build`) accepts.
 BUILDKIT_ONLY = re.compile(r"--(chmod|mount|link|exclude|parents)\b|<<-?[\"']?[A-Za-z_]|"
-                           r"^#\s*syntax\s*=", re.MULTILINE | re.IGNORECASE)
+                           r"^#\s*syntax\s*=", re.M | re.I)
 PIN_SPEC = re.compile(r"(==|===|@\s*\S+://|@\s*file:)")
 
 
@@ -321,8 +322,8 @@ def env_file_not_in_image(ctx):
     rebuilt = _rebuild(ctx).image
     try:
         output = cdocker.client().containers.run(
-            rebuilt.id, ["-c", ("find / -xdev \\( -path /proc -o -path /sys \\) -prune -o "
-                         "-name .env -type f -print 2>/dev/null; true")],
+            rebuilt.id, ["-c", "find / -xdev \\( -path /proc -o -path /sys \\) -prune -o "
+                         "-name .env -type f -print 2>/dev/null; true"],
             entrypoint="sh", remove=True, user="0", labels=cdocker.labels(ctx.run_id))
     except DockerException as exc:
         raise AssertionError(f"No se pudo ejecutar `sh` en la imagen: {_first_line(exc)}") from None

@@ -266,8 +266,8 @@ def _traffic(ctx) -> Traffic:
             if (fired or not states) and time.monotonic() - started >= ERROR_PHASE_MIN_S:
                 break
         time.sleep(2)  # the last requests reach Prometheus
-        return Traffic(result, time.time(), healthy, fired, sorted(_alert_states(p)),
-                       mild_states, mild)
+        return Traffic(result, time.time(), healthy_states=healthy, mild_states=mild_states,
+                       mild=mild, fired=fired, alerts=sorted(_alert_states(p)))
     return ctx.memo("traffic", generate)
 
 
