@@ -12,13 +12,21 @@ from dataclasses import dataclass, field
 from course import env
 
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
-STATUS_ES = {PASSED: "superada", FAILED: "fallida", SKIPPED: "omitida", ERROR: "error"}
+BLOCKED = "blocked"  # 0 points: a fact it builds on failed because of the submission
+STATUS_ES = {PASSED: "superada", FAILED: "fallida", SKIPPED: "omitida", ERROR: "error",
+             BLOCKED: "bloqueada"}
 
 
 class NotVerifiable(Exception):
     """Raise inside a check when it cannot be verified for this submission (e.g. a
     directory of files for a check that needs the notebook's execution): it is reported
     as skipped with the message, never as passed."""
+
+
+class Blocked(AssertionError):
+    """Raise inside a check when a fact it needs could not be established because of the
+    submission (e.g. its image does not build): 0 points, and every dependent check
+    carries the same message, so the report names the cause once."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,9 @@ def run_check(chk: Check, ctx) -> CheckResult:
     except NotVerifiable as exc:
         result.status = SKIPPED
         result.message = f"No verificable en esta entrega: {exc}"
+    except Blocked as exc:
+        result.status = BLOCKED
+        result.message = str(exc)
     except AssertionError as exc:
         result.status = FAILED
         result.message = str(exc) or "La comprobación no se cumple."

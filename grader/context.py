@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.checks import NotVerifiable
 from grader.runner import ExecutionReport
 
 
@@ -34,13 +35,18 @@ class GradingContext:
         self._memo.pop(key, None)
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
-        """Compute once; a failure is remembered too, so dependent checks fail alike."""
+        """Compute once; a failure is remembered too, so dependent checks fail alike, and
+        so is "not verifiable here" (e.g. the grader lacks a base image)."""
         if key not in self._memo:
             try:
                 self._memo[key] = ("ok", compute())
+            except NotVerifiable as exc:
+                self._memo[key] = ("unverifiable", str(exc))
             except AssertionError as exc:
                 self._memo[key] = ("failed", str(exc))
         state, value = self._memo[key]
         if state == "failed":
             raise PreconditionFailed(value)
+        if state == "unverifiable":
+            raise NotVerifiable(value)
         return value

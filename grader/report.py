@@ -5,10 +5,10 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from grader.checks import ERROR, FAILED, PASSED, SKIPPED, STATUS_ES, CheckResult
+from grader.checks import BLOCKED, ERROR, FAILED, PASSED, SKIPPED, STATUS_ES, CheckResult
 from grader.runner import ExecutionReport
 
-ICONS = {PASSED: "✅", FAILED: "❌", SKIPPED: "⏭️", ERROR: "⚠️"}
+ICONS = {PASSED: "✅", FAILED: "❌", SKIPPED: "⏭️", ERROR: "⚠️", BLOCKED: "⛔"}
 
 
 @dataclass
@@ -96,7 +96,7 @@ class LabResult:
 
     def to_junit(self) -> str:
         suite = ET.Element("testsuite", name=self.lab, tests=str(len(self.checks) + 1),
-                           failures=str(sum(c.status == FAILED for c in self.checks)),
+                           failures=str(sum(c.status in (FAILED, BLOCKED) for c in self.checks)),
                            errors=str(sum(c.status == ERROR for c in self.checks)
                                       + (0 if self.execution.ok else 1)),
                            skipped=str(sum(c.status == SKIPPED for c in self.checks)),
@@ -109,7 +109,8 @@ class LabResult:
         for c in self.checks:
             case = ET.SubElement(suite, "testcase", classname=self.lab, name=c.id,
                                  time=f"{c.seconds:.2f}")
-            tag = {FAILED: "failure", ERROR: "error", SKIPPED: "skipped"}.get(c.status)
+            tag = {FAILED: "failure", BLOCKED: "failure", ERROR: "error",
+                   SKIPPED: "skipped"}.get(c.status)
             if tag:
                 ET.SubElement(case, tag, message=c.message)
         return ET.tostring(suite, encoding="unicode", xml_declaration=True)

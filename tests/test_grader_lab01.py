@@ -6,9 +6,9 @@ import re
 import nbformat
 import pytest
 
-from course import REPO_ROOT, images
-from tests.conftest import assert_full_marks
+from course import REPO_ROOT, buildkit, images
 from grader.grade import grade
+from tests.conftest import assert_full_marks
 
 SOLUTION = REPO_ROOT / "solutions" / "lab01_dockerfile.ipynb"
 LAB = REPO_ROOT / "labs" / "lab01_dockerfile.ipynb"
@@ -29,12 +29,22 @@ DOCKERIGNORE = solution_text("DOCKERIGNORE")
 
 
 
-def submit_dir(tmp_path, dockerfile: str, dockerignore: str = DOCKERIGNORE):
+def submit_dir(tmp_path, dockerfile: str, dockerignore: str = DOCKERIGNORE,
+               extra: dict[str, str] | None = None):
     folder = tmp_path / "entrega-lab01"
     folder.mkdir()
     (folder / "Dockerfile").write_text(dockerfile)
     (folder / ".dockerignore").write_text(dockerignore)
+    for name, text in (extra or {}).items():
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o755)
     return folder
+
+
+DOCKER_CHECKS = ("imagen.sin_compilador", "imagen.no_root", "servicio.sano", "cache.dependencias",
+                 "contexto.sin_env", "secretos.ninguno", "imagen.tamano", "proceso.pid1",
+                 "imagen.venv", "imagen.uid_1001", "imagen.codigo_de_root",
+                 "imagen.healthcheck", "imagen.expose")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +72,7 @@ def test_root_user_is_caught(engine, tmp_path):
     result = grade(submit_dir(tmp_path, dockerfile), "lab01")
     assert result.statuses()["imagen.no_root"] == "failed"
     assert "como root" in result.messages()["imagen.no_root"]
+    assert result.statuses()["imagen.uid_1001"] == "failed"
     assert result.statuses()["servicio.sano"] == "passed"
 
 
@@ -104,30 +115,157 @@ def test_leaky_dockerignore_is_caught(engine, tmp_path):
 
 
 ALTERNATIVE = """\
-# Different but valid choices: the full image to build, another venv path, a named
-# user, no HEALTHCHECK, code owned by the user, ENTRYPOINT plus CMD.
+# Different but valid choices: the full image to build, a named user (UID/GID 1001), a
+# shell-form HEALTHCHECK, an entrypoint script that ends in exec "$@", python -m pip.
 FROM python:3.11.13-bookworm AS build
-RUN python -m venv /venv
-COPY requirements.txt .
-RUN /venv/bin/pip install --no-cache-dir -r requirements.txt
+RUN python -m venv /opt/venv
+COPY requirements.txt /tmp/req.txt
+RUN /opt/venv/bin/python -m pip install --no-cache-dir --requirement /tmp/req.txt
 
 FROM python:3.11.13-slim-bookworm AS runtime
-ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/venv/bin:$PATH
-RUN useradd --create-home --uid 1500 catalogo
-COPY --from=build /venv /venv
-WORKDIR /home/catalogo/svc
-COPY --chown=catalogo:catalogo VERSION ./
-COPY --chown=catalogo:catalogo app/ ./app/
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+RUN groupadd --gid 1001 catalogo && useradd --no-log-init --uid 1001 --gid 1001 catalogo
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /usr/src/catalogo
+COPY VERSION entrypoint.sh ./
+COPY app/ ./app/
 USER catalogo
-EXPOSE 8000
-ENTRYPOINT ["uvicorn", "app.main:app"]
-CMD ["--host", "0.0.0.0", "--port", "8000"]
+EXPOSE 8000/tcp
+HEALTHCHECK --interval=3s CMD python -c "import urllib.request as u; u.urlopen('http://localhost:8000/health/live')"
+ENTRYPOINT ["./entrypoint.sh"]
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
 """
+ENTRYPOINT_EXEC = '#!/bin/sh\nset -e\necho "arrancando $*"\nexec "$@"\n'
+ENTRYPOINT_NO_EXEC = '#!/bin/sh\necho "arrancando $*"\n"$@"\n'
 
 
 def test_alternative_solution_scores_everything(engine, tmp_path):
     images.ensure("python")
-    ignore = "**/.git\n**/.venv/\n**/venv/\n**/__pycache__/\ntests/\n.env\n"
-    result = grade(submit_dir(tmp_path, ALTERNATIVE, ignore), "lab01")
+    ignore = "**/.git\n**/.venv/\n**/venv/\n**/__pycache__/\n**/*.pyc\ntests/\n.env*\nDockerfile*\n.dockerignore\n"
+    result = grade(submit_dir(tmp_path, ALTERNATIVE, ignore, {"entrypoint.sh": ENTRYPOINT_EXEC}),
+                   "lab01")
     assert result.score == 1.0, result.to_markdown()
     assert result.execution.status == "no_ejecutado"
+
+
+def test_course_service_scores_everything(engine):
+    """The course's own service/ is a valid lab 01 submission."""
+    result = grade(REPO_ROOT / "service", "lab01")
+    assert result.score == 1.0 and result.verifiable_points == result.total_points, \
+        result.to_markdown()
+
+
+# One submission that ignores many task items at once; every other check still passes,
+# so each failure below is that item's own check catching that item's mistake.
+SLOPPY = """\
+FROM python:3.11.13-slim-bookworm AS builder
+RUN python -m venv /venv
+WORKDIR /build
+COPY requirements.txt .
+RUN . /venv/bin/activate && pip install -r requirements.txt fastapi
+
+FROM python:3.11.13-slim-bookworm
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/venv/bin:$PATH
+RUN useradd --create-home --uid 1500 catalogo
+COPY --from=builder /venv /venv
+WORKDIR /home/catalogo/svc
+COPY --chown=catalogo:catalogo . .
+USER catalogo
+ENTRYPOINT ["./entrypoint.sh"]
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
+"""
+SLOPPY_IGNORE = ".git\n.venv\nvenv\n**/__pycache__\n**/*.pyc\ntests\nDockerfile\n.dockerignore\n"
+SLOPPY_FAILS = {
+    "proceso.pid1": "no uvicorn",
+    "imagen.venv": "/opt/venv",
+    "imagen.variables": "empieza por «/venv/bin»",
+    "imagen.uid_1001": "1500:1500",
+    "imagen.codigo_de_root": "puede modificar",
+    "imagen.healthcheck": "no tiene HEALTHCHECK",
+    "imagen.expose": "EXPOSE 8000",
+    "contexto.dockerignore": ".env",
+    "contexto.sin_env": "la imagen lo contiene",
+    "versiones.fijadas": "fastapi",
+    "hadolint.avisos_del_tema": "DL3042",
+}
+
+
+def test_sloppy_dockerfile_fails_each_item_it_ignores(engine, tmp_path):
+    result = grade(submit_dir(tmp_path, SLOPPY, SLOPPY_IGNORE,
+                              {"entrypoint.sh": ENTRYPOINT_NO_EXEC}), "lab01")
+    statuses, messages = result.statuses(), result.messages()
+    for check_id, fragment in SLOPPY_FAILS.items():
+        assert statuses[check_id] == "failed", (check_id, messages[check_id])
+        assert fragment in messages[check_id], (check_id, messages[check_id])
+    others = {c: s for c, s in statuses.items() if c not in SLOPPY_FAILS}
+    assert set(others.values()) == {"passed"}, result.to_markdown()
+
+
+def test_missing_base_image_is_not_verifiable_and_static_checks_still_grade(engine, tmp_path):
+    dockerfile = (DOCKERFILE.replace("python:3.11.13-slim-bookworm", "python:3.12.99-slim-bookworm")
+                  .replace("ENV PYTHONDONTWRITEBYTECODE=1 \\\n", "ENV PYTHONDONTWRITEBYTECODE 1\nENV ")
+                  .replace('CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]',
+                           "CMD uvicorn app.main:app --host 0.0.0.0 --port 8000"))
+    result = grade(submit_dir(tmp_path, dockerfile), "lab01")
+    statuses, messages = result.statuses(), result.messages()
+    assert statuses["imagen.construye"] == "skipped"
+    assert "le falta la imagen base «python:3.12.99-slim-bookworm»" in messages["imagen.construye"]
+    for check_id in DOCKER_CHECKS:
+        assert statuses[check_id] == "skipped", (check_id, messages[check_id])
+    assert statuses["dockerfile.cmd_exec"] == "failed"
+    assert "forma shell" in messages["dockerfile.cmd_exec"]
+    assert statuses["hadolint.avisos_del_tema"] == "failed"
+    assert "DL3025" in messages["hadolint.avisos_del_tema"]
+    assert statuses["imagen.variables"] == "failed"
+    assert "forma antigua" in messages["imagen.variables"]
+    assert statuses["dockerfile.multietapa"] == statuses["versiones.fijadas"] == "passed"
+    assert "error" not in statuses.values()
+
+
+def test_unbuildable_submission_blocks_dependent_checks_once(engine, tmp_path):
+    dockerfile = DOCKERFILE.replace("WORKDIR /srv/service\n",
+                                    "WORKDIR /srv/service\nRUN ls /no-existe\n")
+    result = grade(submit_dir(tmp_path, dockerfile), "lab01")
+    statuses, messages = result.statuses(), result.messages()
+    assert statuses["imagen.construye"] == "failed"
+    assert "no se construye" in messages["imagen.construye"]
+    blocked = {messages[c] for c in DOCKER_CHECKS}
+    assert all(statuses[c] == "blocked" for c in DOCKER_CHECKS), statuses
+    assert len(blocked) == 1 and "imagen.construye" in blocked.pop()
+    markdown = result.to_markdown()
+    assert markdown.count("Bloqueada") == 1  # one line names the cause for all of them
+    assert result.score < 0.5
+
+
+BUILDKIT_DOCKERFILE = DOCKERFILE.replace("COPY VERSION ./", "COPY --chmod=0644 VERSION ./").replace(
+    "RUN /opt/venv/bin/pip install --no-cache-dir",
+    "RUN --mount=type=cache,target=/root/.cache/pip /opt/venv/bin/pip install --no-cache-dir")
+
+
+@pytest.mark.skipif(not buildkit.available(), reason="sin el plugin docker buildx (BuildKit)")
+def test_buildkit_syntax_builds_as_docker_build_does(engine, tmp_path):
+    result = grade(submit_dir(tmp_path, BUILDKIT_DOCKERFILE), "lab01")
+    assert result.score == 1.0, result.to_markdown()
+
+
+def test_buildkit_syntax_without_buildkit_is_not_verifiable(engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(buildkit, "available", lambda: False)
+    result = grade(submit_dir(tmp_path, BUILDKIT_DOCKERFILE), "lab01")
+    status, message = result.statuses()["imagen.construye"], result.messages()["imagen.construye"]
+    assert status == "skipped" and "le falta BuildKit" in message, message
+    assert all(result.statuses()[c] == "skipped" for c in DOCKER_CHECKS)
+    assert "failed" not in {result.statuses()[c] for c in DOCKER_CHECKS}
+
+
+def test_pins_are_read_from_the_students_own_files(tmp_path):
+    from course import dockerfile as cdockerfile
+    from grader.labs.lab01 import unpinned_dependencies
+    (tmp_path / "requisitos.txt").write_text("fastapi==0.115.0\nuvicorn>=0.30  # suelto\n")
+    stages = cdockerfile.stages(
+        "FROM python:3.11.13-slim-bookworm\nCOPY requisitos.txt .\n"
+        "RUN pip install --no-cache-dir -r requisitos.txt \\\n && pip install httpx==0.27.2 rich\n")
+    assert unpinned_dependencies(tmp_path, stages) == ["rich", "uvicorn>=0.30 (requisitos.txt)"]
+    pinned = cdockerfile.stages("FROM python:3.11.13-slim-bookworm\n"
+                                "RUN python -m pip install --no-cache-dir -r requisitos.txt\n")
+    (tmp_path / "requisitos.txt").write_text("fastapi==0.115.0\n")
+    assert unpinned_dependencies(tmp_path, pinned) == []

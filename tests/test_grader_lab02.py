@@ -76,8 +76,9 @@ def test_untouched_lab_fails_cleanly(engine):
 
 
 def test_latest_on_prerelease_and_missing_revision_are_caught(engine, tmp_path):
-    """Executed: the candidate also takes `latest` (the source's CI script did that) and the
-    build forgets VCS_REF. Each fault fails its own check; the rest still passes."""
+    """Executed: the candidate also takes `latest` (the source's CI script did that), the
+    build forgets VCS_REF and the patch release gets a lightweight Git tag. Each fault
+    fails its own check; the rest still passes."""
     nb = nbformat.read(SOLUTION, as_version=4)
     for cell in nb.cells:
         if cell.source.startswith("%%writefile"):
@@ -86,6 +87,10 @@ def test_latest_on_prerelease_and_missing_revision_are_caught(engine, tmp_path):
                                               '        tags.append("latest")\n')
         cell.source = cell.source.replace('buildargs={"VERSION": version, "VCS_REF": sha}',
                                           'buildargs={"VERSION": version}')
+        cell.source = cell.source.replace(
+            'repo.create_tag(f"v{patch_version}", message=f"Versión {patch_version}")',
+            'repo.create_tag(f"v{patch_version}")')
+    assert 'repo.create_tag(f"v{patch_version}")' in "".join(c.source for c in nb.cells)
     variant = tmp_path / "lab02_entrega.ipynb"
     nbformat.write(nb, variant)
     result = grade(variant)
@@ -97,6 +102,8 @@ def test_latest_on_prerelease_and_missing_revision_are_caught(engine, tmp_path):
     assert state["registro.oci"] == "failed"
     assert "org.opencontainers.image.revision='desconocido'" in text["registro.oci"]
     assert "VCS_REF" in text["registro.oci"]
+    assert state["git.etiqueta_anotada"] == "failed"
+    assert "v1.0.1 es una etiqueta ligera" in text["git.etiqueta_anotada"]
     for passing in ("registro.etiquetas", "registro.flotantes", "imagen.version_alineada",
                     "funcion.estables", "funcion.invalidas"):
         assert state[passing] == "passed", (passing, text[passing])

@@ -82,6 +82,7 @@ def test_solution_scores_everything_without_docker(monkeypatch):
         monkeypatch.undo()
         env.refresh()
     assert_full_marks(result, "lab08", min_checks=6)
+    # This grading's run only: other runs (a parallel suite, other users) may be live.
     assert processes.leftovers(result.run_id) == [], "procesos sin detener tras corregir"
 
 
@@ -176,3 +177,63 @@ def test_wrong_label_wrong_target_and_wrong_type_are_caught(engine, tmp_path):
                "alerta.dispara", "metricas.negocio", "metricas.etiquetas_acotadas"):
         assert got[ok] == "passed", (ok, says[ok])
     assert "error" not in got.values()
+
+
+# The course's own metrics module is a valid submission (every metrics check passes).
+# Mistakes: an alert on ANY 5xx (no 5 % threshold), caught only by the mild error phase.
+ANY_5XX_RULES = """\
+groups:
+  - name: catalogo
+    rules:
+      - alert: CatalogoTasaErroresAlta
+        expr: sum(rate(http_requests_total{status=~"5.."}[1m])) > 0
+        for: 5s
+        labels: {severity: critical}
+        annotations: {summary: "Hay respuestas 5xx"}
+"""
+
+
+def test_course_service_metrics_and_an_any_5xx_alert(engine, tmp_path):
+    service_metrics = (REPO_ROOT / "service" / "app" / "metrics.py").read_text()
+    result = grade(submit_dir(tmp_path, metrics=service_metrics, rules=ANY_5XX_RULES), "lab08")
+    got, says = result.statuses(), result.messages()
+    assert got["alerta.umbral"] == "failed", says["alerta.umbral"]
+    assert "por debajo del 5 %" in says["alerta.umbral"]
+    assert "CatalogoTasaErroresAlta → " in says["alerta.umbral"]
+    others = {c: s for c, s in got.items() if c != "alerta.umbral"}
+    assert set(others.values()) == {"passed"}, result.to_markdown()
+
+
+def _static_queries_check(tmp_path, p95: str):
+    """promql.sintaxis on a consultas.yml alone (no Prometheus needed)."""
+    import grader.labs.lab08  # noqa: F401  (registers the checks)
+    from grader import checks
+    from grader.context import GradingContext
+    from grader.runner import NOT_EXECUTED, ExecutionReport
+    (tmp_path / "prometheus").mkdir(exist_ok=True)
+    (tmp_path / "prometheus" / "consultas.yml").write_text(yaml.safe_dump(
+        {"ratio_errores": SOLVED["CONSULTAS"]["ratio_errores"], "latencia_p95": p95}))
+    ctx = GradingContext("lab08", tmp_path, "t15-prueba", ExecutionReport(NOT_EXECUTED, ""))
+    chk = next(c for c in checks.REGISTRY.checks["lab08"] if c.id == "promql.sintaxis")
+    return checks.run_check(chk, ctx)
+
+
+@pytest.mark.parametrize("p95", [
+    "histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[1m])))",
+    "histogram_quantile(0.95, sum by (handler) (rate(http_request_duration_seconds_bucket[1m])))",
+    "histogram_quantile(0.95, sum without (le) (rate(http_request_duration_seconds_bucket[1m])))",
+])
+def test_p95_that_drops_le_is_caught(tmp_path, p95):
+    result = _static_queries_check(tmp_path, p95)
+    assert result.status == "failed" and "pierde la etiqueta le" in result.message, result.message
+
+
+@pytest.mark.parametrize("p95", [
+    "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))",
+    "histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[1m])) by (le, job))",
+    ("histogram_quantile(0.95, sum without (instance, handler, method) "
+    "(rate(http_request_duration_seconds_bucket[1m])))"),
+])
+def test_p95_forms_that_keep_le_pass_the_syntax_check(tmp_path, p95):
+    result = _static_queries_check(tmp_path, p95)
+    assert result.status == "passed", result.message

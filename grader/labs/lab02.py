@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import git
 import semver
 from docker.errors import DockerException
 
@@ -355,3 +356,31 @@ def app_version_matches(ctx):
     found = output.decode(errors="replace").strip()
     assert found == patch, (f"En la imagen {patch}, app.__version__ es {found!r}: escribe la versión "
                             "nueva en VERSION antes de construir (el código la lee de ahí).")
+
+
+RELEASE_DIR = "publicacion"  # the Git repository the notebook creates in the work dir
+
+
+@check("git.etiqueta_anotada", points=1)
+def patch_tag_is_annotated(ctx):
+    """La etiqueta Git de la versión parche es anotada y apunta al commit que la publica."""
+    if ctx.execution.status == runner.NOT_EXECUTED:
+        raise NotVerifiable("esta comprobación mira el repositorio Git que crea el cuaderno "
+                            "al ejecutarse, y una entrega de ficheros no se ejecuta.")
+    _, patch, _ = releases(ctx)
+    try:
+        repo = git.Repo(ctx.workdir / RELEASE_DIR)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise AssertionError(f"No hay repositorio Git en {RELEASE_DIR}/: ejecuta la celda de "
+                             "preparación del cuaderno.") from None
+    names = [t.name for t in repo.tags]
+    assert f"v{patch}" in names, (f"No existe la etiqueta Git v{patch} (hay: "
+                                  f"{', '.join(names) or 'ninguna'}): crea la de la versión parche.")
+    tag = repo.tags[f"v{patch}"]
+    assert tag.tag is not None, (
+        f"v{patch} es una etiqueta ligera (solo un nombre para un commit, sin autor, fecha ni "
+        f"mensaje): créala anotada, con repo.create_tag('v{patch}', message='…') o "
+        f"git tag -a v{patch} -m '…'.")
+    version = repo.git.show(f"{tag.commit.hexsha}:VERSION").strip()
+    assert version == patch, (f"v{patch} apunta a un commit cuyo VERSION dice {version!r}: "
+                              "etiqueta el commit que cambia VERSION.")

@@ -38,6 +38,10 @@ P95_TOLERANCE = 0.15          # relative
 MIN_BUCKETS = 8
 MAX_SERIES_PER_FAMILY = 100
 HEALTHY_PHASE_S = 3
+# Mild phase: catalogo-1 at 40 req/s plus one request a second to catalogo-2 (40 % 5xx),
+# about 1 % of 5xx overall: a 5 % threshold must stay inactive, an "any 5xx" rule does not.
+MILD_PHASE_MIN_S, MILD_PHASE_MAX_S = 8, 16
+MILD_MIN_ERRORS = 2
 ERROR_PHASE_MIN_S, ERROR_PHASE_MAX_S = 8, 30
 TARGETS_TIMEOUT_S = 15
 REF_RATIO = 'sum(rate(http_requests_total{{status=~"5.."}}[{w}])) / sum(rate(http_requests_total[{w}]))'
@@ -201,6 +205,8 @@ class Traffic:
     load: prom.LoadResult
     at: float                                   # when the queries are evaluated
     healthy_states: dict[str, str] = field(default_factory=dict)   # alert → worst state
+    mild_states: dict[str, str] = field(default_factory=dict)      # same, with ~1 % of 5xx
+    mild: prom.LoadResult = field(default_factory=prom.LoadResult)
     fired: dict[str, float] = field(default_factory=dict)          # alert → seconds to fire
     alerts: list[str] = field(default_factory=list)
 
@@ -229,10 +235,10 @@ def _traffic(ctx) -> Traffic:
         result = prom.LoadResult()
         healthy: dict[str, str] = {}
 
-        def run_load(targets, seconds):
+        def run_load(targets, seconds, rate=40, workers=4):
             out = []
             worker = threading.Thread(target=lambda: out.append(
-                prom.load(targets, PATHS, seconds=seconds, rate=40)))
+                prom.load(targets, PATHS, seconds=seconds, rate=rate, workers=workers)))
             worker.start()
             return worker, out
 
@@ -242,6 +248,8 @@ def _traffic(ctx) -> Traffic:
                 healthy[name] = _worst(healthy.get(name, "inactive"), state)
             time.sleep(0.5)
         result = result.merge(out[0])
+        mild_states, mild = _mild_phase(p, urls, run_load)
+        result = result.merge(mild)
         fired: dict[str, float] = {}
         started = time.monotonic()
         while time.monotonic() - started < ERROR_PHASE_MAX_S:
@@ -256,8 +264,31 @@ def _traffic(ctx) -> Traffic:
             if (fired or not states) and time.monotonic() - started >= ERROR_PHASE_MIN_S:
                 break
         time.sleep(2)  # the last requests reach Prometheus
-        return Traffic(result, time.time(), healthy, fired, sorted(_alert_states(p)))
+        return Traffic(result, time.time(), healthy_states=healthy, mild_states=mild_states,
+                       mild=mild, fired=fired, alerts=sorted(_alert_states(p)))
     return ctx.memo("traffic", generate)
+
+
+def _mild_phase(p: prom.Prometheus, urls: dict[str, str], run_load):
+    """~1 % of 5xx for at least MILD_PHASE_MIN_S and until a few errors were scraped,
+    recording the worst state each alert reaches."""
+    states: dict[str, str] = {}
+    sent = prom.LoadResult()
+    started = time.monotonic()
+    while time.monotonic() - started < MILD_PHASE_MAX_S:
+        healthy_load, out1 = run_load({"catalogo-1": urls["catalogo-1"]}, 1.0)
+        faulty_load, out2 = run_load({"catalogo-2": urls["catalogo-2"]}, 1.0, rate=1, workers=1)
+        healthy_load.join()
+        faulty_load.join()
+        sent = sent.merge(out1[0]).merge(out2[0])
+        for name, state in _alert_states(p).items():
+            states[name] = _worst(states.get(name, "inactive"), state)
+        if sent.errors >= MILD_MIN_ERRORS and time.monotonic() - started >= MILD_PHASE_MIN_S:
+            break
+    time.sleep(1.5)  # the last errors are scraped and the rules evaluated once more
+    for name, state in _alert_states(p).items():
+        states[name] = _worst(states.get(name, "inactive"), state)
+    return states, sent
 
 
 def _metrics_text(ctx, alias: str = "catalogo-1") -> str:
@@ -363,9 +394,24 @@ def queries_parse(ctx):
         "La consulta del p95 debe ser histogram_quantile(0.95, …) sobre los cubos (_bucket).")
     assert isinstance(p95.args[0], promql_parser.NumberLiteral) and p95.args[0].val == 0.95, (
         "El primer argumento de histogram_quantile debe ser 0.95 (el percentil 95).")
-    assert "_bucket" in queries["latencia_p95"] and "le" in queries["latencia_p95"], (
-        "histogram_quantile necesita los cubos http_request_duration_seconds_bucket agregados "
-        "conservando la etiqueta le: sum by (le) (rate(…_bucket[1m])).")
+    hint = ("histogram_quantile necesita los cubos http_request_duration_seconds_bucket "
+            "agregados conservando la etiqueta le: sum by (le) (rate(…_bucket[1m])).")
+    selectors = [n for n in _nodes(p95.args[1]) if isinstance(n, promql_parser.VectorSelector)]
+    assert any((n.name or "").endswith("_bucket") for n in selectors), hint
+    dropped = [n for n in _nodes(p95.args[1]) if isinstance(n, promql_parser.AggregateExpr)
+               and not _keeps_le(n)]
+    assert not dropped, (f"«{dropped[0].prettify()[:80]}» pierde la etiqueta le, así que "
+                         "histogram_quantile no tiene cubos que interpolar. " + hint)
+
+
+def _keeps_le(aggregation) -> bool:
+    """Whether an aggregation keeps ``le``: ``by (…, le, …)`` or ``without (…)`` not
+    naming it; a plain sum() keeps no label."""
+    modifier = aggregation.modifier
+    if modifier is None:
+        return False
+    labels = set(modifier.labels)
+    return "le" in labels if modifier.type == promql_parser.AggModifierType.By else "le" not in labels
 
 
 @check("promql.ratio_errores", points=2, needs=("prometheus",))
@@ -440,6 +486,24 @@ def alert_fires(ctx):
         f"Tus alertas ({', '.join(traffic.alerts)}) no llegaron a «firing» en "
         f"{ERROR_PHASE_MAX_S} s con un {traffic.load.error_ratio:.0%} de respuestas 5xx. "
         "¿El umbral es 0.05? ¿El «for» es corto (5s) en el laboratorio?")
+
+
+@check("alerta.umbral", points=2, needs=("prometheus",))
+def alert_threshold(ctx):
+    """Tu alerta no se activa con un 1–2 % de errores (el umbral es el 5 %, no «cualquier 5xx»)."""
+    broken = [name for name, (code, _) in _rules_check(ctx).items() if code != 0]
+    assert not broken, f"Tus reglas no son válidas ({', '.join(broken)}): Prometheus no las carga."
+    traffic = _traffic(ctx)
+    assert traffic.alerts, (f"Prometheus no cargó ninguna regla de alerta: ¿incluye {CONFIG} "
+                            "el fichero en rule_files?")
+    if traffic.mild.errors < MILD_MIN_ERRORS:
+        raise NotVerifiable(f"en la fase de errores leves solo hubo {traffic.mild.errors} "
+                            "respuestas 5xx: no se puede juzgar el umbral.")
+    noisy = {name: state for name, state in traffic.mild_states.items() if state != "inactive"}
+    assert not noisy, (
+        f"Con un {traffic.mild.error_ratio:.1%} de respuestas 5xx (por debajo del 5 %) tu alerta "
+        "ya se activa: " + ", ".join(f"{n} → {s}" for n, s in noisy.items()) + ". Compara el "
+        "ratio de errores de todo el servicio con 0.05: sum(rate(…5xx…)) / sum(rate(…)) > 0.05.")
 
 
 @check("metricas.tipos", points=2, needs=("prometheus",))
