@@ -32,7 +32,7 @@ lab: setup
 PYTEST_JOBS ?= 4
 test: setup
 	cd service && ../$(BIN)/python -m pytest -q
-	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist worksteal
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadgroup
 
 # The fast subset: no engine, no cluster, no end-to-end test (marker "slow").
 test-rapido: setup

@@ -53,12 +53,20 @@ SLOW_MODULES = {"test_notebooks", "test_logstore", "test_grader_batch", "test_gr
                 "test_lab_command", "test_grader_lab09"}
 
 
+# Tests that run CI pipelines (act, gitlab-ci-local) go to one xdist worker, one after
+# another: two pipelines at once on the same engine were seen to trip over each other.
+PIPELINE_TESTS = ("test_grader_lab05.py", "test_cicd_files.py::test_repository_workflow",
+                  "test_notebooks.py::test_notebook_runs[05_")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         if (SLOW_FIXTURES & set(item.fixturenames) or module in SLOW_MODULES
                 or any(m.name == "slow" for m in item.iter_markers())):
             item.add_marker(pytest.mark.slow)
+        if any(key in item.nodeid for key in PIPELINE_TESTS):
+            item.add_marker(pytest.mark.xdist_group("pipelines"))
 
 
 def pytest_sessionstart(session):
