@@ -470,14 +470,20 @@ def alert_rules_valid(ctx):
     assert alerts, "Las reglas son válidas pero ninguna es de alerta (falta «alert:»)."
 
 
-@check("alerta.dispara", points=2, needs=("prometheus",))
-def alert_fires(ctx):
-    """Tu alerta no salta con tráfico sano y se dispara (firing) al inyectar errores."""
+def _traffic_with_alerts(ctx):
+    """The traffic phases, once the student's rules are valid and Prometheus loaded an alert."""
     broken = [name for name, (code, _) in _rules_check(ctx).items() if code != 0]
     assert not broken, f"Tus reglas no son válidas ({', '.join(broken)}): Prometheus no las carga."
     traffic = _traffic(ctx)
     assert traffic.alerts, (f"Prometheus no cargó ninguna regla de alerta: ¿incluye {CONFIG} "
                             "el fichero en rule_files?")
+    return traffic
+
+
+@check("alerta.dispara", points=2, needs=("prometheus",))
+def alert_fires(ctx):
+    """Tu alerta no salta con tráfico sano y se dispara (firing) al inyectar errores."""
+    traffic = _traffic_with_alerts(ctx)
     noisy = {name: state for name, state in traffic.healthy_states.items() if state != "inactive"}
     assert not noisy, ("Con tráfico sano (ningún error) tu alerta ya se activa: "
                        + ", ".join(f"{n} → {s}" for n, s in noisy.items())
@@ -491,11 +497,7 @@ def alert_fires(ctx):
 @check("alerta.umbral", points=2, needs=("prometheus",))
 def alert_threshold(ctx):
     """Tu alerta no se activa con un 1–2 % de errores (el umbral es el 5 %, no «cualquier 5xx»)."""
-    broken = [name for name, (code, _) in _rules_check(ctx).items() if code != 0]
-    assert not broken, f"Tus reglas no son válidas ({', '.join(broken)}): Prometheus no las carga."
-    traffic = _traffic(ctx)
-    assert traffic.alerts, (f"Prometheus no cargó ninguna regla de alerta: ¿incluye {CONFIG} "
-                            "el fichero en rule_files?")
+    traffic = _traffic_with_alerts(ctx)
     if traffic.mild.errors < MILD_MIN_ERRORS:
         raise NotVerifiable(f"en la fase de errores leves solo hubo {traffic.mild.errors} "
                             "respuestas 5xx: no se puede juzgar el umbral.")
