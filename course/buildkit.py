@@ -36,7 +36,7 @@ def build(path: str | Path, tag: str, *, run: str | None = None,
         command += ["--build-arg", f"{key}={value}"]
     command.append(str(path))
     started = time.perf_counter()
-    with cdocker._build_lock(exclusive=False):  # a cleanup sweep waits for this build
+    with cdocker.build_lock(exclusive=False):  # a cleanup sweep waits for this build
         try:
             done = subprocess.run(command, capture_output=True, text=True, check=False,
                                   timeout=BUILD_TIMEOUT_S)

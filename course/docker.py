@@ -35,7 +35,7 @@ BUILD_LOCK = Path(tempfile.gettempdir()) / "tema15-docker-build.lock"
 
 
 @contextmanager
-def _build_lock(exclusive: bool) -> Iterator[None]:
+def build_lock(exclusive: bool) -> Iterator[None]:
     """Builds hold it shared; the sweep of untagged images in ``cleanup`` holds it exclusive,
     so a sweep never deletes the still-untagged stage image of a build in progress (in this
     process or another one on the same machine)."""
@@ -60,7 +60,7 @@ def _builds_hold_the_lock() -> None:
     original = collection.build
 
     def build(self, **kwargs):
-        with _build_lock(exclusive=False):
+        with build_lock(exclusive=False):
             return original(self, **kwargs)
 
     build._tema15_locked = True
@@ -148,7 +148,7 @@ def build(path: str | Path, tag: str, *, dockerfile: str | None = None,
     last_layer = None
     stage_results: list[str] = []
     step_cache: list[tuple[str, bool]] = []
-    with _build_lock(exclusive=False), _progress(quiet) as progress:
+    with build_lock(exclusive=False), _progress(quiet) as progress:
         task = progress.add_task(f"Construyendo {tag}", total=None)
         stream = api.build(path=str(path), tag=tag, dockerfile=dockerfile, buildargs=buildargs,
                            labels=image_labels or None, rm=True, forcerm=True, decode=True,
@@ -299,8 +299,8 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
     named = list_images(c, filters={"reference": f"{prefix}*"})
     # Exclusive: removing an image also removes its untagged parents, which a build of
     # another run may be using as cache at this very moment (seen in parallel test runs:
-    # "unknown parent image ID"). Builds hold the lock shared, see _build_lock.
-    with _build_lock(exclusive=True):
+    # "unknown parent image ID"). Builds hold the lock shared, see build_lock.
+    with build_lock(exclusive=True):
         dangling = [i for i in (list_images(c, filters={"dangling": True}) if since is not None else [])
                     if _created(i) >= since - 2]  # 2 s: clock granularity
         built = [i for i in list_images(c, filters=COMPOSE_FILTER) if mine(i.labels or {})]

@@ -290,5 +290,5 @@ def _prune_dangling() -> None:
     """The classic builder leaves the untagged builder stage of multi-stage recipes.
     Every image built on a stand-in inherits its label, so hold the build lock: a build in
     progress elsewhere keeps its stage images."""
-    with cdocker._build_lock(exclusive=True):
+    with cdocker.build_lock(exclusive=True):
         cdocker.client().images.prune(filters={"dangling": True, "label": STANDIN_LABEL})

@@ -178,7 +178,12 @@ def _execute(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
              tool_name: str) -> tuple[int | None, str, float, bool]:
     """Run in its own process group, so a timeout stops the whole tree (docker build too)."""
     started = time.perf_counter()
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as out:
+    # The pipeline's steps run `docker build` with the docker CLI: like every build of the
+    # course they hold the build lock shared, so that the cleanup of another run (which
+    # takes it exclusive) never deletes the cache images they are building on (seen with
+    # parallel gradings: "unknown parent image ID", "No such image").
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as out, \
+            cdocker.build_lock(exclusive=False):
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         timed_out = False
