@@ -16,6 +16,9 @@ from course import cleanup, env, k8s
 # Written when a test session (any worker) created the course's cluster: the controller
 # deletes it when the whole session ends, never a worker that finished early.
 CLUSTER_CREATED_BY_TESTS = k8s.CACHE / "cluster-creado-por-las-pruebas"
+SESSION_ENV = "TEMA15_SESION_PRUEBAS"       # this test session's id (workers inherit it)
+_BEFORE = pytest.StashKey[dict]()          # what the course had left before the session
+_NESTED = pytest.StashKey[bool]()          # a session started from inside another one
 
 
 @contextlib.contextmanager
@@ -96,11 +99,6 @@ def pytest_sessionfinish(session, exitstatus):
         else:
             print(text)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-_BEFORE = pytest.StashKey[dict]()
-_NESTED = pytest.StashKey[bool]()
-SESSION_ENV = "TEMA15_SESION_PRUEBAS"
 
 
 def _created_by_this_session() -> bool:
