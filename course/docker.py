@@ -53,13 +53,16 @@ def build_lock(exclusive: bool) -> Iterator[None]:
 def _builds_hold_the_lock() -> None:
     """Every ``client.images.build(...)`` in a process that imported the course (a
     student's notebook calls it directly, 15.1) holds the build lock shared for its
-    whole duration, as ``build`` below does."""
+    whole duration and removes its intermediate containers, as ``build`` below does."""
     collection = docker.models.images.ImageCollection
     if getattr(collection.build, "_tema15_locked", False):
         return
     original = collection.build
 
     def build(self, **kwargs):
+        # A failed build must not leave its intermediate container behind either: it has
+        # no run label, so no cleanup would find it.
+        kwargs.setdefault("forcerm", True)
         with build_lock(exclusive=False):
             return original(self, **kwargs)
 

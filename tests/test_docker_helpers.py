@@ -10,6 +10,21 @@ def base(docker_client):
     return images.ensure("debian")
 
 
+def test_a_failed_sdk_build_leaves_no_intermediate_container(base, docker_client):
+    """A student's own ``client.images.build(...)`` (15.1) that fails: its intermediate
+    container has no run label, so no cleanup could find it; it must not be left."""
+    import io
+
+    from docker.errors import BuildError
+
+    before = {c.id for c in docker_client.containers.list(all=True)}
+    with pytest.raises(BuildError):
+        docker_client.images.build(fileobj=io.BytesIO(f"FROM {base}\nRUN exit 3\n".encode()))
+    left = [c for c in docker_client.containers.list(all=True, filters={"ancestor": base})
+            if c.id not in before and "exit 3" in " ".join(c.attrs["Config"].get("Cmd") or [])]
+    assert left == []
+
+
 def test_build_failure_names_the_step(base, run_id, tmp_path):
     (tmp_path / "Dockerfile").write_text(f"FROM {base}\nRUN echo antes\nRUN exit 3\n")
     with pytest.raises(cdocker.BuildFailed) as err:
