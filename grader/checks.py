@@ -105,19 +105,24 @@ def run_check(chk: Check, ctx) -> CheckResult:
     return result
 
 
+def select(lab: str, only: Sequence[str] | None = None) -> list[Check]:
+    """The lab's checks in registration order, or only the ``only`` ids in that order (an
+    instructor re-checking one item; a test proving the order does not matter).
+    ValueError (Spanish) for an id the lab does not have."""
+    registered = REGISTRY.checks.get(lab, [])
+    if only is None:
+        return registered
+    by_id = {chk.id: chk for chk in registered}
+    unknown = [i for i in only if i not in by_id]
+    if unknown:
+        raise ValueError(f"{lab} no tiene las comprobaciones {', '.join(unknown)}. "
+                         f"Las suyas: {', '.join(by_id)}.")
+    return [by_id[i] for i in only]
+
+
 def run_all(lab: str, ctx, notify: Callable[[str], None] = lambda _: None,
             only: Sequence[str] | None = None) -> list[CheckResult]:
-    """Run the lab's checks in registration order, or only the ``only`` ids in that order
-    (an instructor re-checking one item; a test proving the order does not matter)."""
-    registered = REGISTRY.checks.get(lab, [])
-    selected = registered
-    if only is not None:
-        by_id = {chk.id: chk for chk in registered}
-        unknown = [i for i in only if i not in by_id]
-        if unknown:
-            raise ValueError(f"{lab} no tiene las comprobaciones {', '.join(unknown)}; "
-                             f"las suyas: {', '.join(by_id)}.")
-        selected = [by_id[i] for i in only]
+    selected = select(lab, only)
     results = []
     for chk in selected:
         notify(f"Comprobando {chk.id}…")

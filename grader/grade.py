@@ -63,11 +63,10 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         raise GradingError(f"No existe la entrega «{submission}».")
     lab = lab or infer_lab(submission)
     module = load_lab(lab)
-    known = [chk.id for chk in checks.REGISTRY.checks.get(lab, [])]
-    unknown = [i for i in (only or ()) if i not in known]
-    if unknown:
-        raise GradingError(f"{lab} no tiene las comprobaciones {', '.join(unknown)}. "
-                           f"Las suyas: {', '.join(known)}.")
+    try:
+        checks.select(lab, only)  # an unknown id is refused before anything runs
+    except ValueError as exc:
+        raise GradingError(str(exc)) from None
     started = time.perf_counter()
     started_at = time.time()
     run_id = cdocker.new_run_id()
