@@ -60,8 +60,8 @@ def _docker_leftovers(cdocker) -> dict[str, list[str]]:
     labelled = {"label": cdocker.RUN_LABEL}
     named = f"{cdocker.NAME_PREFIX}*"
     return {
-        "contenedores": [x.name for x in c.containers.list(all=True, filters=labelled)]
-        + [x.name for x in c.containers.list(all=True, filters={"name": f"^{cdocker.NAME_PREFIX}"})],
+        "contenedores": [x.name for x in c.containers.list(all=True, ignore_removed=True, filters=labelled)]
+        + [x.name for x in c.containers.list(all=True, ignore_removed=True, filters={"name": f"^{cdocker.NAME_PREFIX}"})],
         "redes": [x.name for x in c.networks.list(filters=labelled)],
         "volúmenes": [x.name for x in c.volumes.list(filters=labelled)],
         "imágenes": [x.id[:19] for x in cdocker.list_images(c, all=True, filters=labelled)]

@@ -168,7 +168,7 @@ class Project:
     def containers(self) -> dict[str, object]:
         """service → docker SDK container (the first replica), all states."""
         found = cdocker.client().containers.list(
-            all=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})
+            all=True, ignore_removed=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})
         result: dict[str, object] = {}
         for container in sorted(found, key=lambda c: c.name):
             result.setdefault(container.labels.get(SERVICE_LABEL, "?"), container)

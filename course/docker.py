@@ -283,8 +283,8 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
     flt = {"label": selector}
     removed = {"contenedores": 0, "redes": 0, "volúmenes": 0, "imágenes": 0}
     mine = _owned_by(run or run_id()) if run != "*" else _owned_by(None)
-    for container in _unique(c.containers.list(all=True, filters=flt),
-                             [x for x in c.containers.list(all=True, filters=COMPOSE_FILTER)
+    for container in _unique(c.containers.list(all=True, ignore_removed=True, filters=flt),
+                             [x for x in c.containers.list(all=True, ignore_removed=True, filters=COMPOSE_FILTER)
                               if mine(x.labels)]):
         ignore_missing(container.remove, force=True, v=True)
         removed["contenedores"] += 1

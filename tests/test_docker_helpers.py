@@ -57,7 +57,7 @@ def test_unhealthy_container_is_explained_and_removed(docker_client, base, run_i
     report = cdocker.build(tmp_path, f"{run_id}-enfermo:1", run=run_id, quiet=True)
     with pytest.raises(cdocker.NotHealthy, match="(?s)no quedó sano.*arrancando"):
         cdocker.run_until_healthy(report.image.id, suffix="enfermo", run=run_id, timeout=6)
-    assert not docker_client.containers.list(all=True, filters={"name": f"{run_id}-enfermo"})
+    assert not docker_client.containers.list(all=True, ignore_removed=True, filters={"name": f"{run_id}-enfermo"})
 
 
 def test_cleanup_removes_only_its_run(docker_client, base):
@@ -69,8 +69,29 @@ def test_cleanup_removes_only_its_run(docker_client, base):
             docker_client.volumes.create(cdocker.name("vol", rid), labels=cdocker.labels(rid))
         removed = cdocker.cleanup(mine, quiet=True)
         assert removed == {"contenedores": 1, "redes": 1, "volúmenes": 1, "imágenes": 0}
-        left = docker_client.containers.list(all=True, filters={"label": f"{cdocker.RUN_LABEL}={other}"})
+        left = docker_client.containers.list(all=True, ignore_removed=True, filters={"label": f"{cdocker.RUN_LABEL}={other}"})
         assert [c.name for c in left] == [cdocker.name("c", other)]
+
+
+def test_cleanup_tolerates_a_container_removed_by_someone_else_meanwhile(docker_client, base,
+                                                                        monkeypatch):
+    """Parallel gradings: another cleanup removes a container between this cleanup's list
+    and its inspect (seen in CI as NotFound from ``containers.list``)."""
+    with cdocker.run_scope() as run:
+        made = [docker_client.containers.run(base, "sleep 60", detach=True, labels=cdocker.labels(run),
+                                             name=cdocker.name(f"c{i}", run)) for i in (1, 2)]
+        inspect = docker_client.api.inspect_container
+
+        def removed_by_another_cleanup(container_id, *args, **kwargs):
+            if container_id == made[0].id:
+                made[0].remove(force=True)
+            return inspect(container_id, *args, **kwargs)
+
+        monkeypatch.setattr(cdocker.client().api, "inspect_container", removed_by_another_cleanup)
+        removed = cdocker.cleanup(run, quiet=True)
+        monkeypatch.undo()
+        assert removed["contenedores"] == 1
+        assert not docker_client.api.containers(all=True, filters={"label": f"{cdocker.RUN_LABEL}={run}"})
 
 
 def test_cleanup_removes_compose_project_of_the_run(docker_client):

@@ -47,8 +47,8 @@ def submit_module(tmp_path, source: str):
 def assert_leaves_nothing(result) -> None:
     flt = {"label": f"tema15.run={result.run_id}"}
     client = cdocker.client()
-    assert not client.containers.list(all=True, filters=flt)
-    assert not client.images.list(filters=flt)
+    assert not client.containers.list(all=True, ignore_removed=True, filters=flt)
+    assert not cdocker.list_images(client, filters=flt)
 
 
 @pytest.fixture(scope="module")

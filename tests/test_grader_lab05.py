@@ -39,11 +39,11 @@ def submit(tmp_path, github: str, gitlab: str) -> Path:
 
 def assert_leaves_nothing(result) -> None:
     client = cdocker.client()
-    assert not client.containers.list(all=True, filters={"label": f"tema15.run={result.run_id}"})
+    assert not client.containers.list(all=True, ignore_removed=True, filters={"label": f"tema15.run={result.run_id}"})
     assert not list(Path(tempfile.gettempdir()).glob(f"{result.run_id}-*"))
     # Tags for a registry that no live course container serves are this grading's leftovers;
     # tags for a live one belong to a grading running in parallel (xdist) and are not ours.
-    live = {binding["HostPort"] for c in client.containers.list(filters={"label": "tema15.run"})
+    live = {binding["HostPort"] for c in client.containers.list(ignore_removed=True, filters={"label": "tema15.run"})
             for bindings in (c.ports or {}).values() for binding in (bindings or [])}
     for image in cdocker.list_images(client, filters={"label": "org.opencontainers.image.version=1.4.2"}):
         orphans = [t for t in image.tags if t.startswith("127.0.0.1:")

@@ -113,7 +113,7 @@ def test_leaked_container_is_removed(docker_client, tmp_path):
               "detach=True, labels={'tema15.run': run_id})")
     result = grade(notebook(tmp_path, source))
     assert result.execution.status == "ok"
-    left = docker_client.containers.list(all=True, filters={
+    left = docker_client.containers.list(all=True, ignore_removed=True, filters={
         "label": f"{cdocker.RUN_LABEL}={result.run_id}"})
     assert left == []
 

@@ -323,8 +323,8 @@ def _teardown(ctx, stack: Stack) -> None:
         stack.project.down(volumes=True, stop_timeout=STOP_TIMEOUT_S)
     except compose.ComposeError:
         pass  # the grader's cleanup by run id removes whatever is left
-    for image in cdocker.client().images.list(
-            filters={"label": f"{compose.PROJECT_LABEL}={ctx.run_id}"}):
+    for image in cdocker.list_images(
+            cdocker.client(), filters={"label": f"{compose.PROJECT_LABEL}={ctx.run_id}"}):
         try:
             cdocker.client().images.remove(image.id, force=True)
         except (NotFound, APIError):
