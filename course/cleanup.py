@@ -9,9 +9,8 @@ two functions, so a new kind of resource is added here once.
 """
 from __future__ import annotations
 
-import time
 
-from course import show
+from course import show, waiting
 
 # What leftovers() reports, in the order users read it.
 KINDS = ("procesos", "espacios de nombres", "contenedores", "redes", "volúmenes", "imágenes")
@@ -46,9 +45,11 @@ def leftovers(*, wait: float = 0) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {"procesos": [str(p) for p in processes.leftovers("*")]}
     cluster = k8s.find()
     if cluster is not None:
-        deadline = time.monotonic() + wait
-        while cluster.namespaces() and time.monotonic() < deadline:
-            time.sleep(1)
+        try:
+            waiting.wait_for(cluster.namespaces, until=lambda names: not names, timeout=wait,
+                             interval=1)
+        except waiting.NotReady:
+            pass  # still there: reported below
         found["espacios de nombres"] = cluster.namespaces()
     if env.has("docker"):
         found.update(_docker_leftovers(cdocker))

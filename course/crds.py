@@ -9,10 +9,9 @@ for the client-side ``last-applied`` annotation).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
-from course import REPO_ROOT
+from course import REPO_ROOT, waiting
 from course.k8s import CACHE, Cluster
 
 SOURCES = REPO_ROOT / "deploy" / "crds" / "sources.txt"
@@ -59,16 +58,21 @@ def _wait_established(cluster: Cluster, names: list[str], timeout: float = 60) -
     """Poll until every CRD is Established. (`kubectl wait --for=condition=Established`
     fails at once, instead of waiting, on a CRD created a moment ago whose status has no
     conditions yet.)"""
-    deadline = time.monotonic() + timeout
-    pending = names
-    while pending and time.monotonic() < deadline:
+    pending = list(names)
+
+    def still_pending() -> list[str]:
         out = cluster.kubectl("get", "crd", *pending, "-o", "json", echo=False).stdout
         data = json.loads(out)
         items = data["items"] if "items" in data else [data]  # one name: the object itself
-        pending = [item["metadata"]["name"] for item in items
-                   if not any(c.get("type") == "Established" and c.get("status") == "True"
-                              for c in (item.get("status") or {}).get("conditions") or [])]
-        if pending:
-            time.sleep(0.2)
-    if pending:
-        raise TimeoutError(f"Las CRD {', '.join(pending)} no quedaron establecidas en {timeout:.0f} s.")
+        pending[:] = [item["metadata"]["name"] for item in items
+                      if not any(c.get("type") == "Established" and c.get("status") == "True"
+                                 for c in (item.get("status") or {}).get("conditions") or [])]
+        return pending
+
+    if not pending:
+        return
+    try:
+        waiting.wait_for(still_pending, until=lambda left: not left, timeout=timeout)
+    except waiting.NotReady:
+        raise waiting.NotReady(f"Las CRD {', '.join(pending)} no quedaron establecidas en "
+                               f"{timeout:.0f} s.") from None

@@ -18,7 +18,8 @@ import docker
 from docker.errors import APIError, DockerException, NotFound
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from course import show
+from course import show, waiting
+from course.waiting import NotReady
 
 try:
     import fcntl
@@ -82,7 +83,7 @@ class BuildFailed(RuntimeError):
     """A build failed; the message names the step and shows the last log lines."""
 
 
-class NotHealthy(RuntimeError):
+class NotHealthy(NotReady):
     """A container did not become healthy in time; the message includes its logs."""
 
 
@@ -230,18 +231,21 @@ def show_layers(image: docker.models.images.Image) -> None:
 
 def wait_healthy(container, timeout: float = 60) -> None:
     """Wait for the Docker HEALTHCHECK to report ``healthy``."""
-    deadline = time.monotonic() + timeout
-    status = "?"
-    while time.monotonic() < deadline:
+    def health() -> str:
         container.reload()
-        if container.status in ("exited", "dead"):
-            break
         status = container.attrs["State"].get("Health", {}).get("Status", "sin healthcheck")
-        if status == "healthy":
-            return
         if status == "sin healthcheck":
             raise NotHealthy(f"El contenedor {container.name} no define HEALTHCHECK.")
-        time.sleep(0.5)
+        return status
+
+    try:
+        waiting.wait_for(health, until=lambda status: status == "healthy", timeout=timeout,
+                         interval=0.5, alive=lambda: container.status not in ("exited", "dead"))
+        return
+    except NotHealthy:
+        raise  # no HEALTHCHECK at all: nothing to wait for
+    except NotReady as exc:
+        status = exc.last or "?"
     logs = container.logs(tail=30).decode(errors="replace")
     raise NotHealthy(f"El contenedor {container.name} no quedó sano en {timeout:.0f} s "
                      f"(estado: {container.status}, salud: {status}).\n--- registro ---\n{logs}")

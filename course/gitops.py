@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from course import waiting
 from course.gitserver import GitError, git
 from course.k8s import RUN_LABEL, Cluster, CommandFailed, objects
 
@@ -321,15 +322,15 @@ class Reconciler:
         """Wait for a pass whose outcome satisfies ``condition``, among those started after
         ``since`` (a ``time.monotonic()``; default: this call)."""
         since = time.monotonic() if since is None else since
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for outcome in [o for o in self.outcomes if o.at >= since]:
-                if condition(outcome):
-                    return outcome
-            time.sleep(0.1)
-        last = self.outcomes[-1] if self.outcomes else None
-        raise TimeoutError(f"La aplicación {self.name} no llegó al estado esperado en "
-                           f"{timeout:.0f} s; última pasada: {last}")
+
+        def matching() -> Outcome | None:
+            return next((o for o in list(self.outcomes) if o.at >= since and condition(o)), None)
+        try:
+            return waiting.wait_for(matching, timeout=timeout, interval=0.1)
+        except waiting.NotReady:
+            last = self.outcomes[-1] if self.outcomes else None
+            raise waiting.NotReady(f"La aplicación {self.name} no llegó al estado esperado en "
+                                   f"{timeout:.0f} s; última pasada: {last}") from None
 
     # -- reading the cluster ---------------------------------------------------------------
     def read_application(self) -> dict:
@@ -443,14 +444,14 @@ def application_status(cluster: Cluster, namespace: str, name: str) -> dict:
 def wait_application(cluster: Cluster, namespace: str, name: str,
                      condition: Callable[[dict], bool], timeout: float = 60) -> dict:
     """Poll an Application until ``condition(status)`` holds; return that status. The
-    TimeoutError says what the status was, in Spanish."""
-    deadline, status = time.monotonic() + timeout, {}
-    while time.monotonic() < deadline:
-        status = application_status(cluster, namespace, name)
-        if status and condition(status):
-            return status
-        time.sleep(0.3)
-    raise TimeoutError(f"{name} no llegó al estado esperado en {timeout:.0f} s: {describe(status)}")
+    NotReady error says what the status was, in Spanish."""
+    try:
+        return waiting.wait_for(lambda: application_status(cluster, namespace, name),
+                                until=lambda status: bool(status) and condition(status),
+                                timeout=timeout, interval=0.3)
+    except waiting.NotReady as exc:
+        raise waiting.NotReady(f"{name} no llegó al estado esperado en {timeout:.0f} s: "
+                               f"{describe(exc.last or {})}") from None
 
 
 def describe(status: dict) -> str:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from course import docker as cdocker
-from course import processes
+from course import processes, waiting
 
 
 class GitError(RuntimeError):
@@ -73,11 +72,13 @@ def start(root: Path, run: str | None = None, timeout: float = 15) -> GitServer:
                        "--informative-errors", f"--base-path={root}", "--listen=127.0.0.1",
                        f"--port={port}", str(root)],
         log_dir=root.parent / "logs", run=run or cdocker.run_id())
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.alive():
+    def listening() -> bool:
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return GitServer(root, port, process)
-        time.sleep(0.05)
-    process.stop()
-    raise processes.NotReady(f"git daemon no escucha en el puerto {port}.\n{process.tail()}")
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+    try:
+        waiting.wait_for(listening, alive=process.alive, timeout=timeout, interval=0.05)
+    except waiting.NotReady:
+        process.stop()
+        raise waiting.NotReady(f"git daemon no escucha en el puerto {port}.\n"
+                               f"{process.tail()}") from None
+    return GitServer(root, port, process)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from course import show
+from course import show, waiting
 from course.processes import free_port
 
 # The service reads these; the caller's shell must not leak them into a demo or a grading.
@@ -37,7 +37,7 @@ SETTINGS_VARIABLES = ("SERVICE_NAME", "ENVIRONMENT", "LOG_LEVEL", "JSON_LOGS", "
 STANDARD_COLUMNS = ("timestamp", "level", "logger", "event", "request_id")
 
 
-class ServerFailed(RuntimeError):
+class ServerFailed(waiting.NotReady):
     """The app did not start (or did not answer) in time; the message has its output."""
 
 
@@ -122,20 +122,23 @@ def serve(app: str = "app.main:app", *, cwd: str | Path, env: Mapping[str, str] 
 
 
 def _wait_ready(server: Server, path: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(server.url + path, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answers: an error status is still an answer
+
+    try:
+        waiting.wait_for(answers, errors=(OSError, ValueError), timeout=timeout, interval=0.1,
+                         alive=lambda: server.process.poll() is None)
+        return
+    except waiting.NotReady as exc:
+        if exc.gave_up == "terminado":
             server.stop()
             raise ServerFailed(
                 f"uvicorn terminó al arrancar (código {server.returncode}). Últimas líneas:\n"
-                + tail(server.stderr or server.stdout))
-        try:
-            with urllib.request.urlopen(server.url + path, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers: an error status is still an answer
-        except (OSError, ValueError):
-            time.sleep(0.1)
+                + tail(server.stderr or server.stdout)) from None
     server.stop()
     raise ServerFailed(f"uvicorn no respondió en {server.url}{path} en {timeout:.0f} s. "
                        "Últimas líneas:\n" + tail(server.stderr or server.stdout))

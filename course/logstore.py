@@ -21,13 +21,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
 
-from course import REPO_ROOT, processes
+from course import REPO_ROOT, processes, waiting
 from course import docker as cdocker
 
 VLOGS_VERSION = "v1.52.1"
@@ -143,13 +142,14 @@ class Store:
 
     def wait_count(self, logsql: str, at_least: int, timeout: float = 15) -> int:
         """Poll until ``logsql`` matches ``at_least`` lines or the time runs out."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def flushed_count() -> int:
             self.flush()
-            found = self.count(logsql)
-            if found >= at_least or time.monotonic() > deadline:
-                return found
-            time.sleep(0.3)
+            return self.count(logsql)
+        try:
+            return waiting.wait_for(flushed_count, until=lambda found: found >= at_least,
+                                    timeout=timeout, interval=0.3)
+        except waiting.NotReady as exc:
+            return exc.last  # fewer than asked: the caller compares and explains
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.data.rglob("*") if p.is_file())
@@ -235,9 +235,11 @@ class Pipeline:
             f"--persist-file={folder / 'syslog-ng.persist'}", f"--pidfile={folder / 'pid'}",
             f"--control={folder / 'ctl'}"], None, timeout, log_dir=self._internal,
             environment=self.variables(store))
-        deadline = time.monotonic() + timeout
-        while not (folder / "pid").exists() and process.alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        try:
+            waiting.wait_for((folder / "pid").exists, alive=process.alive, timeout=timeout,
+                             interval=0.1)
+        except waiting.NotReady:
+            pass  # no pid file yet is not fatal; a dead process is
         if not process.alive():
             raise processes.NotReady(f"syslog-ng terminó nada más arrancar:\n{process.tail()}")
         return process

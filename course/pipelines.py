@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 import git
 import yaml
 
-from course import REPO_ROOT
+from course import REPO_ROOT, processes
 from course import docker as cdocker
 
 SERVICE_DIR = REPO_ROOT / "service"
@@ -191,7 +190,7 @@ def _execute(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _stop_group(proc)
+            processes.stop_group(proc)
         out.seek(0)
         log = out.read()
     seconds = time.perf_counter() - started
@@ -199,19 +198,6 @@ def _execute(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
         log += (f"\n[curso] {tool_name} se detuvo: la ejecución superó {timeout:.0f} s "
                 "(¿un paso que espera para siempre, o que intenta salir a Internet?).\n")
     return (None if timed_out else proc.returncode), log, seconds, timed_out
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 # --- act (GitHub Actions) ----------------------------------------------------------------

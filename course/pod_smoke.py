@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from course import docker as cdocker
-from course import show
+from course import show, waiting
 
 
 PROBE_AFTER_UP_S = 8
@@ -198,20 +198,29 @@ def _probe(kind: str, spec: dict, container: dict, published: dict, c, deadline:
     if port not in published:
         return ProbeResult(kind, path, port, None, False, "puerto no publicado")
     url = f"http://127.0.0.1:{published[port]}{path}"
-    status, detail = None, "sin respuesta"
+    seen: list[int] = []
+
+    def get() -> int:
+        seen.append(httpx.get(url, timeout=spec.get("timeoutSeconds", 1) + 1,
+                              trust_env=False).status_code)
+        return seen[-1]
+
+    def running() -> bool:
+        c.reload()
+        return c.status == "running"
+
     # Like the kubelet: retry until the probe succeeds or the deadline passes (the startup
     # of the container counts against the same deadline).
-    while time.monotonic() < deadline:
-        try:
-            status = httpx.get(url, timeout=spec.get("timeoutSeconds", 1) + 1, trust_env=False).status_code
-            if 200 <= status < 400:
-                return ProbeResult(kind, path, port, status, True, "")
-            detail = f"HTTP {status}"
-        except httpx.HTTPError as exc:
-            detail = exc.__class__.__name__
-        c.reload()
-        if c.status != "running":
+    try:
+        status = waiting.wait_for(get, until=lambda code: 200 <= code < 400, interval=0.5,
+                                  errors=(httpx.HTTPError,), alive=running,
+                                  timeout=max(0.0, deadline - time.monotonic()))
+        return ProbeResult(kind, path, port, status, True, "")
+    except waiting.NotReady as exc:
+        status = seen[-1] if seen else None
+        if exc.gave_up == "terminado":
             return ProbeResult(kind, path, port, status, False,
                                f"el contenedor terminó ({c.attrs['State'].get('ExitCode')})")
-        time.sleep(0.5)
-    return ProbeResult(kind, path, port, status, False, detail)
+        detail = "sin respuesta" if exc.last is None else (
+            type(exc.last).__name__ if isinstance(exc.last, BaseException) else f"HTTP {exc.last}")
+        return ProbeResult(kind, path, port, status, False, detail)

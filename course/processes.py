@@ -11,20 +11,17 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from course import docker as cdocker
+from course.waiting import NotReady, wait_for
 
 RUN_ENV = "TEMA15_PROCESO_RUN"
-
-
-class NotReady(RuntimeError):
-    """A process did not answer in time; the message includes the end of its log."""
 
 
 def free_port() -> int:
@@ -79,18 +76,16 @@ def poll_http(url: str, *, alive: Callable[[], bool], timeout: float = 40,
               expect: int = 200) -> str | None:
     """Poll ``url`` until it answers ``expect`` (return None) or ``alive()`` turns false or
     the time runs out (return the last thing seen, for the error message)."""
-    deadline = time.monotonic() + timeout
-    last = "sin respuesta"
-    while time.monotonic() < deadline and alive():
-        try:
-            response = httpx.get(url, timeout=2, trust_env=False)
-            if response.status_code == expect:
-                return None
-            last = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            last = exc.__class__.__name__
-        time.sleep(0.2)
-    return last
+    def status() -> int:
+        return httpx.get(url, timeout=2, trust_env=False).status_code
+    try:
+        wait_for(status, until=lambda code: code == expect, errors=(httpx.HTTPError,),
+                 alive=alive, timeout=timeout)
+        return None
+    except NotReady as exc:
+        if exc.last is None:
+            return "sin respuesta"
+        return type(exc.last).__name__ if isinstance(exc.last, BaseException) else f"HTTP {exc.last}"
 
 
 def wait_http(process: Process, url: str, *, timeout: float = 40, expect: int = 200) -> None:
@@ -103,70 +98,76 @@ def wait_http(process: Process, url: str, *, timeout: float = 40, expect: int = 
                    f"--- últimas líneas de su registro ---\n{process.tail()}")
 
 
-def _run_of(pid: int) -> str | None:
+def _run_of(proc: psutil.Process) -> str | None:
     try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:  # gone, or not ours to read
+        return proc.environ().get(RUN_ENV)
+    except (psutil.Error, OSError):  # gone, a zombie, or not ours to read
         return None
-    for entry in environ.split(b"\0"):
-        if entry.startswith(RUN_ENV.encode() + b"="):
-            return entry.split(b"=", 1)[1].decode(errors="replace")
-    return None
 
 
 def _ancestors() -> set[int]:
     """This process and its parents: a notebook graded with the run id in its environment
     must never stop its own kernel (or papermill) when it cleans up its run."""
-    chain, pid = set(), os.getpid()
-    while pid > 1 and pid not in chain:
-        chain.add(pid)
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return chain
+    me = psutil.Process()
+    return {me.pid, *(parent.pid for parent in me.parents())}
+
+
+def _running(run: str) -> list[psutil.Process]:
+    mine = _ancestors()
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid in mine:
+            continue
+        owner = _run_of(proc)
+        if owner is not None and (run == "*" or owner == run) and _exists(proc):
+            found.append(proc)
+    return found
 
 
 def leftovers(run: str = "*") -> list[int]:
     """PIDs of live processes started for ``run`` ("*": any run), never this process or
-    one of its parents. Linux only (/proc); elsewhere, an empty list."""
-    mine = _ancestors()
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        pid = int(entry.name)
-        owner = _run_of(pid)
-        if owner is not None and (run == "*" or owner == run) and pid not in mine:
-            found.append(pid)
-    return found
+    one of its parents (psutil: Linux, and students' Macs)."""
+    return [proc.pid for proc in _running(run)]
 
 
 def cleanup(run: str | None = None, timeout: float = 10) -> int:
     """Stop every process of ``run`` (None: this process's run; "*": every run)."""
-    pids = leftovers(run or cdocker.run_id())
-    for pid in pids:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_exists(pid) for pid in pids):
-        time.sleep(0.1)
-    for pid in pids:
-        _signal(pid, signal.SIGKILL)
-    return len(pids)
+    procs = _running(run or cdocker.run_id())
+    for proc in procs:
+        _quietly(proc.terminate)
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        _quietly(proc.kill)
+    psutil.wait_procs(alive, timeout=timeout)
+    return len(procs)
 
 
-def _exists(pid: int) -> bool:
+def stop_group(popen: subprocess.Popen, grace: float = 5) -> None:
+    """Stop a child started with ``start_new_session=True`` and everything it started
+    (a pipeline's docker build, papermill's kernel): SIGTERM to its process group, then
+    SIGKILL to whatever is left after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            popen.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _exists(proc: psutil.Process) -> bool:
+    """Running: a zombie still has a process entry, but nothing runs any more."""
     try:
-        os.kill(pid, 0)
-    except OSError:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
-    # A zombie still has a /proc entry, but nothing runs any more.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
-def _signal(pid: int, sig: int) -> None:
+def _quietly(action: Callable[[], None]) -> None:
     try:
-        os.kill(pid, sig)
-    except OSError:
+        action()
+    except psutil.Error:
         pass

@@ -1,42 +1,29 @@
 """Prometheus boilerplate for notebook cells and graders (section 15.8).
 
-Start a real Prometheus (and the services it scrapes, and an Alertmanager) in containers
-on a labelled Docker network, wait until the targets are up, and ask the HTTP API for
-instant and range queries as Python values, small tables and plots. Also run ``promtool``
-and ``amtool`` inside their images, and generate a bounded HTTP load on loopback.
+Start a real Prometheus and an Alertmanager in containers (``course.containers``), wait
+until the targets are up, and ask the HTTP API for instant and range queries as Python
+values, small tables and plots. Also run ``promtool`` and ``amtool`` inside their images.
+Traffic for the lessons comes from ``course.traffic``.
 
 The PromQL and the configuration being taught stay visible in the cells; this module
-hides the waiting, the copying of files into containers and the unpacking of JSON.
-Everything it creates carries the run label (``tema15.run``) and a name starting with
-the run id, so ``course.docker.cleanup(run)`` removes it.
+hides the waiting and the unpacking of JSON. Everything it creates carries the run label
+(``tema15.run``) and a name starting with the run id, so ``course.cleanup.run`` removes it.
 """
 from __future__ import annotations
 
-import io
-import itertools
-import math
-import tarfile
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
 
+from course import containers, images, processes, show, waiting
 from course import docker as cdocker
-from course import images, processes, show
+from course.waiting import NotReady
 
 PROM_PORT = "9090/tcp"
 ALERTMANAGER_PORT = "9093/tcp"
-SERVICE_PORT = "8000/tcp"
 CONFIG_DIR = "/etc/prometheus"
-NOBODY = 65534  # Prometheus and Alertmanager run as nobody: the files must be readable
-
-
-class NotReady(RuntimeError):
-    """A container did not become ready in time; the message includes its logs."""
 
 
 class QueryError(RuntimeError):
@@ -54,82 +41,6 @@ class Series:
     labels: dict[str, str]
     times: list[float]
     values: list[float]
-
-
-# --- containers -------------------------------------------------------------------
-
-def network(run: str | None = None, suffix: str = "metricas"):
-    """A user-defined bridge network (containers find each other by name or alias)."""
-    return cdocker.client().networks.create(cdocker.name(suffix, run), driver="bridge",
-                                            labels=cdocker.labels(run))
-
-
-def put_files(container, directory: str, files: Mapping[str, str | bytes],
-              uid: int = NOBODY) -> None:
-    """Copy text files into a (created, not necessarily started) container."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        dirs = sorted({"/".join(rel.split("/")[:i]) for rel in files
-                       for i in range(1, rel.count("/") + 1)})
-        for rel in dirs:
-            info = tarfile.TarInfo(rel)
-            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, uid, uid
-            tar.addfile(info)
-        for rel, content in files.items():
-            data = content.encode() if isinstance(content, str) else content
-            info = tarfile.TarInfo(rel)
-            info.size, info.mode, info.uid, info.gid = len(data), 0o644, uid, uid
-            info.mtime = int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-    container.put_archive(directory, buffer.getvalue())
-
-
-def _create(image: str, *, suffix: str, run: str | None, net, alias: str | None,
-            ports: Sequence[str], **kwargs):
-    client = cdocker.client()
-    networking = None
-    if net is not None and alias:
-        networking = {net.name: client.api.create_endpoint_config(aliases=[alias])}
-    return client.containers.create(
-        image, name=cdocker.name(suffix, run), labels=cdocker.labels(run),
-        network=net.name if net is not None else None, networking_config=networking,
-        ports={p: ("127.0.0.1", None) for p in ports}, **kwargs)
-
-
-def _url(container, port: str) -> str:
-    return f"http://127.0.0.1:{cdocker.host_port(container, port)}"
-
-
-def wait_http(container, url: str, *, timeout: float = 40, expect: int = 200) -> None:
-    """Poll ``url`` until it answers ``expect``; fail early (with logs) if the container dies."""
-    def alive() -> bool:
-        container.reload()
-        return container.status not in ("exited", "dead")
-
-    last = processes.poll_http(url, alive=alive, timeout=timeout, expect=expect)
-    if last is None:
-        return
-    logs = container.logs(tail=25).decode(errors="replace")
-    raise NotReady(f"{container.name} no respondió en {url} ({last}; estado: "
-                   f"{container.status}).\n--- últimas líneas del registro ---\n{logs}")
-
-
-def run_service(image: str, alias: str, *, net, run: str | None = None,
-                environment: Mapping[str, str] | None = None, timeout: float = 40):
-    """Start one service container on ``net`` (reachable there as ``alias:8000``),
-    published on a free loopback port; wait until /health/live answers.
-
-    Returns ``(container, base_url)``; the container is removed if it does not start."""
-    container = _create(image, suffix=alias, run=run, net=net, alias=alias,
-                        ports=[SERVICE_PORT], environment=dict(environment or {}))
-    container.start()
-    try:
-        base = _url(container, SERVICE_PORT)
-        wait_http(container, f"{base}/health/live", timeout=timeout)
-    except Exception:
-        container.remove(force=True, v=True)
-        raise
-    return container, base
 
 
 # --- Prometheus -------------------------------------------------------------------
@@ -184,13 +95,11 @@ class Prometheus:
 
     def wait_targets(self, count: int, job: str | None = None, timeout: float = 30) -> list[dict]:
         """Wait until ``count`` targets (of ``job``) are up; return them all."""
-        deadline = time.monotonic() + timeout
-        targets: list[dict] = []
-        while time.monotonic() < deadline:
-            targets = self.targets(job)
-            if sum(t["health"] == "up" for t in targets) >= count:
-                return targets
-            time.sleep(0.5)
+        try:
+            return waiting.wait_for(lambda: self.targets(job), timeout=timeout, interval=0.5,
+                                    until=lambda ts: sum(t["health"] == "up" for t in ts) >= count)
+        except NotReady as exc:
+            targets = exc.last or []
         seen = "; ".join(f"{t['instance']} → {t['health']} {t['lastError']}".strip()
                          for t in targets) or "ningún objetivo"
         raise NotReady(f"No hay {count} objetivo(s) «up»{f' del job {job}' if job else ''} "
@@ -221,31 +130,31 @@ class Prometheus:
                    tick: Callable[[], None] | None = None) -> float:
         """Wait until the alert reaches ``state``; return the seconds it took.
         ``tick`` is called between polls (e.g. to keep sending requests)."""
+        def current() -> str | None:
+            now = self.alert_state(name)
+            if now != state and tick:
+                tick()  # the tick takes its time: no pause of our own
+            return now
+
         started = time.monotonic()
-        current = None
-        while time.monotonic() - started < timeout:
-            current = self.alert_state(name)
-            if current == state:
-                return time.monotonic() - started
-            if tick:
-                tick()
-            else:
-                time.sleep(0.5)
-        raise NotReady(f"La alerta {name} no llegó a «{state}» en {timeout:.0f} s "
-                       f"(estado: {current or 'regla no cargada'}).")
+        try:
+            waiting.wait_for(current, until=lambda now: now == state, timeout=timeout,
+                             interval=0 if tick else 0.5)
+        except NotReady as exc:
+            raise NotReady(f"La alerta {name} no llegó a «{state}» en {timeout:.0f} s "
+                           f"(estado: {exc.last or 'regla no cargada'}).") from None
+        return time.monotonic() - started
 
     def wait_for(self, expr: str, predicate: Callable[[list[Sample]], bool] = bool,
                  timeout: float = 30) -> list[Sample]:
         """Poll ``expr`` until ``predicate(samples)`` holds (by default: any data)."""
-        deadline = time.monotonic() + timeout
-        samples: list[Sample] = []
-        while time.monotonic() < deadline:
-            samples = self.query(expr)
-            if predicate(samples):
-                return samples
-            time.sleep(0.5)
-        raise NotReady(f"«{expr}» no devolvió lo esperado en {timeout:.0f} s: "
-                       f"{[(series_name(s.labels), s.value) for s in samples][:5]}")
+        try:
+            return waiting.wait_for(lambda: self.query(expr), until=predicate, timeout=timeout,
+                                    interval=0.5)
+        except NotReady as exc:
+            samples = exc.last or []
+            raise NotReady(f"«{expr}» no devolvió lo esperado en {timeout:.0f} s: "
+                           f"{[(series_name(s.labels), s.value) for s in samples][:5]}") from None
 
     def logs(self, tail: int = 30) -> str:
         if isinstance(self.handle, processes.Process):
@@ -261,13 +170,13 @@ def start(config: str, files: Mapping[str, str] | None = None, *, net, run: str 
     image = images.ensure("prometheus")
     command = ["--config.file=/etc/prometheus/prometheus.yml",
                "--storage.tsdb.path=/prometheus", *args]
-    container = _create(image, suffix=suffix, run=run, net=net, alias=alias,
-                        ports=[PROM_PORT], command=command)
-    put_files(container, CONFIG_DIR, {"prometheus.yml": config, **(files or {})})
+    container = containers.create(image, suffix=suffix, run=run, net=net, alias=alias,
+                                  ports=[PROM_PORT], command=command)
+    containers.put_files(container, CONFIG_DIR, {"prometheus.yml": config, **(files or {})})
     container.start()
-    url = _url(container, PROM_PORT)
+    url = containers.loopback_url(container, PROM_PORT)
     try:
-        wait_http(container, f"{url}/-/ready", timeout=timeout)
+        containers.wait_http(container, f"{url}/-/ready", timeout=timeout)
     except NotReady:
         logs = container.logs(tail=15).decode(errors="replace")
         container.remove(force=True, v=True)
@@ -287,13 +196,12 @@ class Alertmanager:
         return httpx.get(f"{self.url}/api/v2/alerts", timeout=5, trust_env=False).json()
 
     def wait_alert(self, name: str, timeout: float = 30) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for alert in self.alerts():
-                if alert["labels"].get("alertname") == name:
-                    return alert
-            time.sleep(0.5)
-        raise NotReady(f"Alertmanager no recibió la alerta {name} en {timeout:.0f} s.")
+        def received() -> dict | None:
+            return next((a for a in self.alerts() if a["labels"].get("alertname") == name), None)
+        try:
+            return waiting.wait_for(received, timeout=timeout, interval=0.5)
+        except NotReady:
+            raise NotReady(f"Alertmanager no recibió la alerta {name} en {timeout:.0f} s.") from None
 
 
 def start_alertmanager(config: str, *, net, run: str | None = None,
@@ -301,12 +209,12 @@ def start_alertmanager(config: str, *, net, run: str | None = None,
     image = images.ensure("alertmanager")
     command = ["--config.file=/etc/alertmanager/alertmanager.yml",
                "--storage.path=/alertmanager", "--cluster.listen-address="]
-    container = _create(image, suffix=alias, run=run, net=net, alias=alias,
-                        ports=[ALERTMANAGER_PORT], command=command)
-    put_files(container, "/etc/alertmanager", {"alertmanager.yml": config})
+    container = containers.create(image, suffix=alias, run=run, net=net, alias=alias,
+                                  ports=[ALERTMANAGER_PORT], command=command)
+    containers.put_files(container, "/etc/alertmanager", {"alertmanager.yml": config})
     container.start()
-    url = _url(container, ALERTMANAGER_PORT)
-    wait_http(container, f"{url}/-/ready", timeout=timeout)
+    url = containers.loopback_url(container, ALERTMANAGER_PORT)
+    containers.wait_http(container, f"{url}/-/ready", timeout=timeout)
     return Alertmanager(container, url)
 
 
@@ -322,7 +230,7 @@ def tool(image_key: str, entrypoint: str, args: Sequence[str], files: Mapping[st
         labels=cdocker.labels(run), name=cdocker.name(f"{entrypoint.rsplit('/', 1)[-1]}-"
                                                       f"{time.monotonic_ns() % 10**8}", run))
     try:
-        put_files(container, directory, files)
+        containers.put_files(container, directory, files)
         container.start()
         code = container.wait(timeout=timeout)["StatusCode"]
         return code, container.logs().decode(errors="replace").strip()
@@ -339,78 +247,6 @@ def amtool(*args: str, files: Mapping[str, str], run: str | None = None) -> tupl
     """``amtool <args>`` in the Alertmanager image, with ``files`` in /etc/alertmanager."""
     return tool("alertmanager", "/bin/amtool", args, files, directory="/etc/alertmanager",
                 run=run)
-
-
-# --- load -------------------------------------------------------------------------
-
-@dataclass
-class LoadResult:
-    counts: Counter = field(default_factory=Counter)   # (target name, status) → requests
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def errors(self) -> int:
-        return sum(n for (_, status), n in self.counts.items() if status >= 500)
-
-    @property
-    def error_ratio(self) -> float:
-        return self.errors / self.total if self.total else math.nan
-
-    def merge(self, other: LoadResult) -> LoadResult:
-        return LoadResult(self.counts + other.counts, self.seconds + other.seconds,
-                          self.latencies + other.latencies)
-
-    def show(self, title: str = "Peticiones enviadas") -> None:
-        rows = [(name, status, n) for (name, status), n in sorted(self.counts.items())]
-        rows.append(("total", f"{self.errors} con 5xx ({self.error_ratio:.1%})", self.total))
-        show.table(f"{title} en {self.seconds:.1f} s", ["Destino", "Estado HTTP", "Peticiones"],
-                   rows)
-
-
-def load(targets: Mapping[str, str], paths: Sequence[str], *, seconds: float,
-         rate: float = 60, workers: int = 4, max_requests: int = 10_000) -> LoadResult:
-    """Send GET requests round-robin over ``targets`` (name → base URL) × ``paths``,
-    about ``rate`` per second in total, for ``seconds`` or ``max_requests``, whichever
-    comes first. Loopback only; returns the counts per (target, HTTP status)."""
-    plan = itertools.cycle([(name, base, path) for name, base in targets.items()
-                            for path in paths])
-    lock = threading.Lock()
-    result = LoadResult()
-    sent = itertools.count()
-    started = time.monotonic()
-    deadline = started + seconds
-    interval = workers / rate
-
-    def worker() -> None:
-        with httpx.Client(timeout=10, trust_env=False) as client:
-            next_at = time.monotonic()
-            while time.monotonic() < deadline:
-                with lock:
-                    if next(sent) >= max_requests:
-                        return
-                    name, base, path = next(plan)
-                t0 = time.monotonic()
-                try:
-                    status = client.get(base + path).status_code
-                except httpx.HTTPError:
-                    status = 0  # connection refused, timeout…: counted apart from HTTP codes
-                elapsed = time.monotonic() - t0
-                with lock:
-                    result.counts[(name, status)] += 1
-                    result.latencies.append(elapsed)
-                next_at += interval
-                time.sleep(max(0.0, next_at - time.monotonic()))
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(worker) for _ in range(workers)]:
-            future.result()
-    result.seconds = time.monotonic() - started
-    return result
 
 
 # --- display -----------------------------------------------------------------------

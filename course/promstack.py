@@ -19,8 +19,9 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from course import REPO_ROOT, env, processes, prom
+from course import REPO_ROOT, containers, env, processes, prom
 from course import docker as cdocker
+from course.waiting import NotReady
 
 BACKEND_ENV = "TEMA15_PROMETHEUS"
 SERVICE_PORT = 8000
@@ -129,7 +130,7 @@ class DockerStack(Stack):
     def network(self):
         """The stack's Docker network (other containers, such as Grafana, can join it)."""
         if self._net is None:
-            self._net = prom.network(self.run)
+            self._net = containers.network(self.run)
         return self._net
 
     def address(self, alias: str) -> str:
@@ -140,8 +141,9 @@ class DockerStack(Stack):
         if self._image is None:
             self._image = cdocker.build(self.service_dir, f"{self.run}-catalogo:1.0.0",
                                         run=self.run).tag
-        container, url = prom.run_service(self._image, alias, net=self.network, run=self.run,
-                                          environment=environment, timeout=timeout)
+        container, url = containers.run_service(self._image, alias, net=self.network,
+                                                run=self.run, environment=environment,
+                                                timeout=timeout)
         self._containers.append(container)
         return url
 
@@ -204,9 +206,9 @@ class LocalStack(Stack):
         self._processes.append(process)
         try:
             processes.wait_http(process, ready_url, timeout=timeout)
-        except processes.NotReady as exc:
+        except NotReady:
             process.stop()
-            raise prom.NotReady(str(exc)) from None
+            raise
         return process
 
     def _need(self, name: str) -> str:

@@ -14,13 +14,12 @@ registry may answer with an old schema 1 manifest (and a digest that matches not
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 import httpx
 
 from course import docker as cdocker
-from course import images
+from course import images, processes, waiting
 
 INTERNAL_PORT = "5000/tcp"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -67,32 +66,22 @@ def start(run: str | None = None, *, suffix: str = "registro", timeout: float = 
 
 
 def _published_port(container, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def bindings() -> list[dict] | None:
         container.reload()
-        bindings = (container.ports or {}).get(INTERNAL_PORT)
-        if bindings:
-            return int(bindings[0]["HostPort"])
-        if container.status == "exited":
-            break
-        time.sleep(0.2)
-    raise RegistryError("El contenedor del registro no publicó su puerto.")
+        return (container.ports or {}).get(INTERNAL_PORT)
+    try:
+        found = waiting.wait_for(bindings, timeout=timeout,
+                                 alive=lambda: container.status != "exited")
+    except waiting.NotReady:
+        raise RegistryError("El contenedor del registro no publicó su puerto.") from None
+    return int(found[0]["HostPort"])
 
 
 def wait_ready(host: str, timeout: float = 30) -> None:
     """Poll ``GET /v2/`` until the registry answers 200 (API version check)."""
-    deadline = time.monotonic() + timeout
-    last = "sin respuesta"
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(f"http://{host}/v2/", timeout=2)
-            if response.status_code == 200:
-                return
-            last = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            last = exc.__class__.__name__
-        time.sleep(0.3)
-    raise RegistryError(f"El registro {host} no responde en /v2/ ({last}).")
+    last = processes.poll_http(f"http://{host}/v2/", alive=lambda: True, timeout=timeout)
+    if last is not None:
+        raise RegistryError(f"El registro {host} no responde en /v2/ ({last}).")
 
 
 def catalog(host: str) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 
 import nbformat
+
+from course import processes
 
 
 class Status(StrEnum):
@@ -84,7 +85,7 @@ def execute(notebook: Path, workdir: Path, parameters: dict, *, cell_timeout: fl
     try:
         log, _ = proc.communicate(timeout=total_timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        processes.stop_group(proc, grace=10)
         report = ExecutionReport(TIMEOUT, f"El laboratorio superó el tiempo total de "
                                  f"{total_timeout:.0f} s y se detuvo.")
         report.cell = _last_started_cell(output)
@@ -109,18 +110,6 @@ def _finish(report: ExecutionReport, started: float, output: Path) -> ExecutionR
     report.seconds = time.perf_counter() - started
     report.output_notebook = output if output.exists() else None
     return report
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout=10)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _code_cells(output: Path) -> list:

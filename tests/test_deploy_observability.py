@@ -14,7 +14,7 @@ import promql_parser
 import pytest
 import yaml
 
-from course import REPO_ROOT, env, images, prom
+from course import REPO_ROOT, env, images, prom, traffic
 from course import docker as cdocker
 from course.processes import free_port
 
@@ -172,7 +172,7 @@ def stack(tools, run_id):
 def test_every_dashboard_query_returns_data(stack):
     p, service, _ = stack
     p.wait_targets(1, job="catalogo", timeout=30)
-    load = prom.load({"catalogo": service}, ["/items", "/items/1", "/items/404"], seconds=10, rate=25)
+    load = traffic.load({"catalogo": service}, ["/items", "/items/1", "/items/404"], seconds=10, rate=25)
     assert load.errors > 0  # FAULT_ERROR_RATE gives the error panel something to show
     p.wait_for('sum(rate(http_requests_total{job="catalogo",status=~"5.."}[20s]))',
                lambda s: bool(s) and s[0].value > 0, timeout=20)
@@ -182,7 +182,7 @@ def test_every_dashboard_query_returns_data(stack):
 
 def test_rules_load_and_every_target_is_up(stack):
     p, service, alertmanager = stack
-    prom.load({"catalogo": service}, ["/items"], seconds=3, rate=10)  # some traffic to record
+    traffic.load({"catalogo": service}, ["/items"], seconds=3, rate=10)  # some traffic to record
     targets = p.wait_targets(3, timeout=30)
     assert {t["job"] for t in targets if t["health"] == "up"} >= {"catalogo", "prometheus",
                                                                    "alertmanager"}, targets

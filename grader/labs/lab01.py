@@ -9,7 +9,6 @@ import fnmatch
 import re
 import shutil
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from course import buildkit
 from course import docker as cdocker
 from course import dockerfile as cdockerfile
 from course import images
+from course.waiting import NotReady, wait_for
 from grader.checks import Blocked, NotVerifiable, check
 from grader.context import PreconditionFailed
 
@@ -153,16 +153,24 @@ def _running(ctx):
 def _started(ctx):
     """The running container, for checks that inspect it (not the one judging startup)."""
     container = _running(ctx)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        container.reload()
-        if container.status == "running":
-            return container
-        if container.status == "exited":
+    try:
+        _wait_running(container)
+    except NotReady as exc:
+        if exc.gave_up == "terminado":
             raise Blocked("Bloqueada: el contenedor termina al arrancar (el motivo está en "
-                          "servicio.sano).")
-        time.sleep(0.5)
-    raise Blocked("Bloqueada: el contenedor no llegó a estar en marcha (ver servicio.sano).")
+                          "servicio.sano).") from None
+        raise Blocked("Bloqueada: el contenedor no llegó a estar en marcha (ver "
+                      "servicio.sano).") from None
+    return container
+
+
+def _wait_running(container, timeout: float = 20) -> None:
+    """Until Docker reports the container running; NotReady if it exits first."""
+    def state() -> str:
+        container.reload()
+        return container.status
+    wait_for(state, until=lambda status: status == "running", timeout=timeout, interval=0.5,
+             alive=lambda: container.status != "exited")
 
 
 def _rebuild(ctx):
@@ -241,25 +249,29 @@ def non_root(ctx):
 def becomes_healthy(ctx):
     """El servicio arranca, queda sano y responde en /health/live."""
     container = _running(ctx)
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    last = "sin respuesta"
-    while time.monotonic() < deadline:
+
+    def live_and_healthy() -> str:
+        """«ok», or what is missing (HTTP status and healthcheck), for the message."""
         container.reload()
-        if container.status == "exited":
-            logs = container.logs(tail=15).decode(errors="replace")
-            raise AssertionError(f"El contenedor terminó al arrancar. Últimas líneas:\n{logs}")
         health = container.attrs["State"].get("Health", {}).get("Status")
         try:
             port = container.ports["8000/tcp"][0]["HostPort"]
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=3) as r:
-                if r.status == 200 and health in (None, "healthy"):
-                    return
-                last = f"HTTP {r.status}, healthcheck {health}"
+                ok = r.status == 200 and health in (None, "healthy")
+                return "ok" if ok else f"HTTP {r.status}, healthcheck {health}"
         except (OSError, KeyError, IndexError, TypeError) as exc:
-            last = f"{exc.__class__.__name__}, healthcheck {health}"
-        time.sleep(1)
-    raise AssertionError(f"El servicio no quedó sano en {HEALTH_TIMEOUT_S} s ({last}). "
-                         "¿Expones el puerto 8000 y arrancas `uvicorn app.main:app --host 0.0.0.0`?")
+            return f"{exc.__class__.__name__}, healthcheck {health}"
+
+    try:
+        wait_for(live_and_healthy, until=lambda seen: seen == "ok", timeout=HEALTH_TIMEOUT_S,
+                 interval=1, alive=lambda: container.status != "exited")
+    except NotReady as exc:
+        if exc.gave_up == "terminado":
+            logs = container.logs(tail=15).decode(errors="replace")
+            raise AssertionError(f"El contenedor terminó al arrancar. Últimas líneas:\n{logs}") from None
+        raise AssertionError(
+            f"El servicio no quedó sano en {HEALTH_TIMEOUT_S} s ({exc.last or 'sin respuesta'}). "
+            "¿Expones el puerto 8000 y arrancas `uvicorn app.main:app --host 0.0.0.0`?") from None
 
 
 @check("cache.dependencias", points=2, needs=("docker",))
@@ -559,14 +571,15 @@ def healthcheck(ctx):
     assert "/health/live" in " ".join(test), (
         f"El HEALTHCHECK no consulta /health/live: {' '.join(test)[:120]}")
     container = _started(ctx)
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    status = None
-    while time.monotonic() < deadline:
+
+    def health() -> str | None:
         container.reload()
-        status = container.attrs["State"].get("Health", {}).get("Status")
-        if status in ("healthy", "unhealthy"):
-            break
-        time.sleep(1)
+        return container.attrs["State"].get("Health", {}).get("Status")
+    try:
+        status = wait_for(health, until=lambda s: s in ("healthy", "unhealthy"),
+                          timeout=HEALTH_TIMEOUT_S, interval=1)
+    except NotReady as exc:
+        status = exc.last
     assert status == "healthy", (f"Docker marca el contenedor como «{status}» tras "
                                  f"{HEALTH_TIMEOUT_S} s: revisa la orden del HEALTHCHECK.")
 
@@ -580,13 +593,11 @@ def exposes_port(ctx):
 
 
 def _wait_exec(container, cmd: list[str], timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        if container.status == "running":
-            code, out = container.exec_run(cmd)
-            return out.decode(errors="replace").strip() if code == 0 else ""
-        if container.status == "exited":
-            raise AssertionError("El contenedor terminó antes de poder inspeccionarlo.")
-        time.sleep(0.5)
-    raise AssertionError("El contenedor no llegó a estar en marcha.")
+    try:
+        _wait_running(container, timeout)
+    except NotReady as exc:
+        raise AssertionError("El contenedor terminó antes de poder inspeccionarlo."
+                             if exc.gave_up == "terminado" else
+                             "El contenedor no llegó a estar en marcha.") from None
+    code, out = container.exec_run(cmd)
+    return out.decode(errors="replace").strip() if code == 0 else ""

@@ -9,7 +9,6 @@ failure (the grader's cleanup by run id is the safety net)."""
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import yaml
 from docker.errors import APIError, NotFound
 
 from course import compose
+from course.waiting import NotReady, wait_for
 from course import docker as cdocker
 from grader.checks import check
 
@@ -116,21 +116,20 @@ def _base_url(ctx) -> str:
 
 def _wait_ready(ctx, timeout: float = READY_TIMEOUT_S) -> httpx.Response:
     """Poll /health/ready until it answers 200 (or return the last answer)."""
-    deadline = time.monotonic() + timeout
-    last: httpx.Response | None = None
-    error = "sin respuesta"
-    while time.monotonic() < deadline:
-        try:
-            last = httpx.get(f"{_base_url(ctx)}/health/ready", timeout=5)
-            if last.status_code == 200:
-                return last
-        except httpx.HTTPError as exc:
-            error = exc.__class__.__name__
-        time.sleep(1)
-    if last is None:
+    answers: list[httpx.Response] = []
+
+    def ready() -> httpx.Response:
+        answers.append(httpx.get(f"{_base_url(ctx)}/health/ready", timeout=5))
+        return answers[-1]
+    try:
+        return wait_for(ready, until=lambda r: r.status_code == 200, errors=(httpx.HTTPError,),
+                        timeout=timeout, interval=1)
+    except NotReady as exc:
+        if answers:
+            return answers[-1]
+        error = type(exc.last).__name__ if exc.last is not None else "sin respuesta"
         raise AssertionError(f"La API no responde en /health/ready tras {timeout:.0f} s "
-                             f"({error}).\n{_stack(ctx).project.logs('api', tail=10)}")
-    return last
+                             f"({error}).\n{_stack(ctx).project.logs('api', tail=10)}") from None
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -238,18 +237,16 @@ def live_reload(ctx):
     original = main.read_text()
     probe = (f"\n\n@app.get({route!r})\nasync def _corrector_recarga() -> dict:\n"
              f"    return {{'token': {token!r}}}\n")
-    changed = False
+    def reloaded() -> bool:
+        reply = httpx.get(f"{_base_url(ctx)}{route}", timeout=3)
+        return reply.status_code == 200 and reply.json().get("token") == token
+
     try:
         main.write_text(original + probe)
-        deadline = time.monotonic() + RELOAD_TIMEOUT_S
-        while time.monotonic() < deadline and not changed:
-            try:
-                reply = httpx.get(f"{_base_url(ctx)}{route}", timeout=3)
-                changed = reply.status_code == 200 and reply.json().get("token") == token
-            except (httpx.HTTPError, ValueError):
-                pass
-            if not changed:
-                time.sleep(0.5)
+        changed = wait_for(reloaded, errors=(httpx.HTTPError, ValueError),
+                           timeout=RELOAD_TIMEOUT_S, interval=0.5)
+    except NotReady:
+        changed = False
     finally:
         main.write_text(original)
     command = " ".join(api.attrs["Config"].get("Cmd") or [])
@@ -331,16 +328,13 @@ def _teardown(ctx, stack: Stack) -> None:
             pass
 
 
-def _retry_post(url: str, body: dict, attempts: int = 10) -> httpx.Response:
+def _retry_post(url: str, body: dict, timeout: float = 30) -> httpx.Response:
     """POST, retrying while the app restarts (a reload may still be finishing)."""
-    for attempt in range(attempts):
-        try:
-            return httpx.post(url, json=body, timeout=5)
-        except httpx.HTTPError:
-            if attempt == attempts - 1:
-                raise AssertionError(f"POST {url} no responde.") from None
-            time.sleep(1)
-    raise AssertionError("inalcanzable")
+    try:
+        return wait_for(lambda: httpx.post(url, json=body, timeout=5), until=lambda _: True,
+                        errors=(httpx.HTTPError,), timeout=timeout, interval=1)
+    except NotReady:
+        raise AssertionError(f"POST {url} no responde.") from None
 
 
 def _is_within(folder: Path, source: str) -> bool:

@@ -22,7 +22,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from course import docker as cdocker
-from course import prom, promstack
+from course import prom, promstack, traffic
 from grader.checks import NotVerifiable, check
 
 PROM_DIR = "prometheus"
@@ -202,11 +202,11 @@ def _targets(ctx) -> list[dict]:
 
 @dataclass
 class Traffic:
-    load: prom.LoadResult
+    load: traffic.LoadResult
     at: float                                   # when the queries are evaluated
     healthy_states: dict[str, str] = field(default_factory=dict)   # alert → worst state
     mild_states: dict[str, str] = field(default_factory=dict)      # same, with ~1 % of 5xx
-    mild: prom.LoadResult = field(default_factory=prom.LoadResult)
+    mild: traffic.LoadResult = field(default_factory=traffic.LoadResult)
     fired: dict[str, float] = field(default_factory=dict)          # alert → seconds to fire
     alerts: list[str] = field(default_factory=list)
 
@@ -232,13 +232,13 @@ def _traffic(ctx) -> Traffic:
         urls = _services(ctx)
         _targets(ctx)  # scrape.objetivos_up explains missing targets; the queries show it too
         time.sleep(1)  # a scrape of the idle services
-        result = prom.LoadResult()
+        result = traffic.LoadResult()
         healthy: dict[str, str] = {}
 
         def run_load(targets, seconds, rate=40, workers=4):
             out = []
             worker = threading.Thread(target=lambda: out.append(
-                prom.load(targets, PATHS, seconds=seconds, rate=rate, workers=workers)))
+                traffic.load(targets, PATHS, seconds=seconds, rate=rate, workers=workers)))
             worker.start()
             return worker, out
 
@@ -273,7 +273,7 @@ def _mild_phase(p: prom.Prometheus, urls: dict[str, str], run_load):
     """~1 % of 5xx for at least MILD_PHASE_MIN_S and until a few errors were scraped,
     recording the worst state each alert reaches."""
     states: dict[str, str] = {}
-    sent = prom.LoadResult()
+    sent = traffic.LoadResult()
     started = time.monotonic()
     while time.monotonic() - started < MILD_PHASE_MAX_S:
         healthy_load, out1 = run_load({"catalogo-1": urls["catalogo-1"]}, 1.0)
