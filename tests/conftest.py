@@ -211,7 +211,9 @@ def assert_full_marks(result, lab: str, min_checks: int) -> None:
     assert result.score == 1.0, result.to_markdown()
     assert result.success
     assert len(result.checks) >= min_checks
-    assert result.verifiable_points == result.total_points  # everything verifiable here
+    # everything verifiable here: name what was not, and why
+    assert result.verifiable_points == result.total_points, "\n".join(
+        f"{c.id}: {c.status} — {c.message}" for c in result.checks if c.status != "passed")
     data = json.loads(result.to_json())
     assert data["puntuacion"] == 1.0 and data["lab"] == lab
     suite = ET.fromstring(result.to_junit())
