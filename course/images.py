@@ -1,36 +1,18 @@
-"""The course's container images: pinned official references and, when they cannot be
-pulled (no registry, or ``offline=True``), local stand-ins built from Debian packages.
-
-A stand-in is tagged with the official reference, so unchanged Dockerfiles and compose
-files work, and says what it is in its OCI description and the ``tema15.sustituto``
-label. Course-built images trust the host's extra CA bundle when the host declares one
-(``TEMA15_CA_BUNDLE``, ``PIP_CERT``, ``SSL_CERT_FILE`` or ``REQUESTS_CA_BUNDLE``), so
-``pip install`` inside builds works behind TLS-intercepting proxies.
+"""The course's container images: the catalogue of pinned official references, and
+``ensure(key)``: present already → pulled from the registry → or, when it cannot be
+pulled (no registry, or ``offline=True``), a local stand-in built from Debian packages
+(``course.standins``), tagged with the official reference so unchanged Dockerfiles and
+compose files work.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from docker.errors import APIError, ImageNotFound
 
 from course import docker as cdocker
-from course import show
-
-STANDIN_DIR = Path(__file__).parent / "standins"
-STANDIN_LABEL = "tema15.sustituto"
-RECIPE_LABEL = "tema15.receta"  # hash of the recipe: a changed recipe means a rebuild
-CA_LABEL = "tema15.ca-anfitrion"
-CA_PATH_IN_IMAGE = "/etc/ssl/certs/tema15-anfitrion.pem"
-CA_ENV_VARS = ("TEMA15_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-ROOTFS_TAG = "tema15/rootfs:bookworm"
-SUITE = "bookworm"  # the stand-ins mirror the official images' Debian 12 base
+from course import show, standins
+from course.standins import ImageUnavailable
 
 
 @dataclass(frozen=True)
@@ -69,19 +51,6 @@ CATALOG: dict[str, CourseImage] = {img.key: img for img in (
 )}
 
 
-class ImageUnavailable(RuntimeError):
-    """An image can neither be pulled nor built here; the message says why (Spanish)."""
-
-
-def host_ca_bundle() -> Path | None:
-    """The CA bundle the host declares for HTTPS clients, if any."""
-    for var in CA_ENV_VARS:
-        value = os.environ.get(var)
-        if value and Path(value).is_file():
-            return Path(value)
-    return None
-
-
 def status(key: str) -> str:
     """'oficial', 'sustituto', 'sustituto desactualizado' (its recipe changed since it
     was built) or 'ausente' for the local copy of a catalogue image."""
@@ -90,17 +59,14 @@ def status(key: str) -> str:
     except ImageNotFound:
         return "ausente"
     labels = image.labels or {}
-    if STANDIN_LABEL not in labels:
+    if standins.STANDIN_LABEL not in labels:
         return "oficial"
-    return "sustituto" if labels.get(RECIPE_LABEL) == recipe_hash(CATALOG[key]) \
+    return "sustituto" if labels.get(standins.RECIPE_LABEL) == recipe_hash(CATALOG[key]) \
         else "sustituto desactualizado"
 
 
 def recipe_hash(img: CourseImage) -> str:
-    digest = hashlib.sha256()
-    for name in (f"{img.standin}.Dockerfile", *img.support):
-        digest.update((STANDIN_DIR / name).read_bytes())
-    return digest.hexdigest()[:16]
+    return standins.recipe_hash(img.standin, img.support)
 
 
 def ensure(key: str, *, offline: bool = False, rebuild: bool = False) -> str:
@@ -114,8 +80,8 @@ def ensure(key: str, *, offline: bool = False, rebuild: bool = False) -> str:
     if status(key) == "sustituto desactualizado":
         offline = True  # it was built here because pulls fail: rebuild it straight away
     if not offline and not rebuild and _pull(img):
-        if img.trusts_ca and host_ca_bundle():
-            _add_host_ca(img)
+        if img.trusts_ca and standins.host_ca_bundle():
+            standins.add_host_ca(img.reference)
         return img.reference
     if img.standin is None:
         raise ImageUnavailable(
@@ -124,7 +90,8 @@ def ensure(key: str, *, offline: bool = False, rebuild: bool = False) -> str:
             "usan se omiten en esta máquina.")
     if img.base:
         ensure(img.base, offline=True)
-    _build_standin(img)
+    standins.build(img.reference, img.standin, support=img.support, trusts_ca=img.trusts_ca,
+                   base=CATALOG[img.base].reference if img.base else None)
     return img.reference
 
 
@@ -158,137 +125,3 @@ def _pull(img: CourseImage) -> bool:
     return True
 
 
-def _build_standin(img: CourseImage) -> None:
-    show.info(f"Construyendo el sustituto local de {img.reference} con paquetes de Debian…")
-    with tempfile.TemporaryDirectory(prefix="t15-standin-") as tmp:
-        ctx = Path(tmp)
-        buildargs = {}
-        if img.key == "debian":
-            buildargs["ROOTFS"] = _import_rootfs()
-        else:
-            buildargs["BASE"] = CATALOG[img.base].reference
-        dockerfile = (STANDIN_DIR / f"{img.standin}.Dockerfile").read_text()
-        for name in img.support:
-            shutil.copy(STANDIN_DIR / name, ctx / name)
-        dockerfile += _ca_snippet(ctx) if img.trusts_ca else ""
-        (ctx / "Dockerfile").write_text(dockerfile)
-        description = (f"Sustituto local de {img.reference} construido con paquetes de "
-                       f"Debian {SUITE}; no es la imagen oficial.")
-        cdocker.build(ctx, img.reference, buildargs=buildargs, run="", extra_labels={
-            STANDIN_LABEL: img.reference,
-            RECIPE_LABEL: recipe_hash(img),
-            "org.opencontainers.image.description": description,
-            "org.opencontainers.image.title": f"{img.reference} (sustituto)",
-        })
-    if img.key == "debian":
-        _untag(ROOTFS_TAG)
-    _prune_dangling()
-
-
-def _add_host_ca(img: CourseImage) -> None:
-    """Layer the host CA bundle on a pulled official image, keeping its reference."""
-    show.info(f"Añadiendo la CA del anfitrión a {img.reference} (proxy TLS corporativo)…")
-    with tempfile.TemporaryDirectory(prefix="t15-ca-") as tmp:
-        ctx = Path(tmp)
-        (ctx / "Dockerfile").write_text(f"FROM {img.reference}\n" + _ca_snippet(ctx))
-        cdocker.build(ctx, img.reference, run="", quiet=True)
-
-
-def _ca_snippet(ctx: Path) -> str:
-    bundle = host_ca_bundle()
-    if bundle is None:
-        return ""
-    shutil.copy(bundle, ctx / "tema15-ca.pem")
-    return (f"\nCOPY tema15-ca.pem {CA_PATH_IN_IMAGE}\n"
-            f"ENV SSL_CERT_FILE={CA_PATH_IN_IMAGE} PIP_CERT={CA_PATH_IN_IMAGE} "
-            f"REQUESTS_CA_BUNDLE={CA_PATH_IN_IMAGE}\n"
-            f"LABEL {CA_LABEL}=true\n")
-
-
-def _import_rootfs() -> str:
-    """Bootstrap a minimal Debian root filesystem with mmdebstrap and import it."""
-    if not shutil.which("mmdebstrap"):
-        raise ImageUnavailable(
-            "Para construir sustitutos locales hace falta `mmdebstrap` (paquete de Debian: "
-            "`apt-get install mmdebstrap`). Con acceso a Docker Hub no hace falta: las "
-            "imágenes oficiales se descargan.")
-    sources = debian_sources()
-    excludes = ["/usr/share/man/*", "/usr/share/locale/*", "/usr/share/doc/*",
-                "/usr/share/info/*"]
-    includes = ["/usr/share/locale/locale.alias", "/usr/share/doc/*/copyright"]
-    with tempfile.TemporaryDirectory(prefix="t15-rootfs-") as tmp:
-        tarball = Path(tmp) / "rootfs.tar"
-        cmd = ["mmdebstrap", "--variant=minbase", "--quiet"]
-        cmd += [f"--dpkgopt=path-exclude={p}" for p in excludes]
-        cmd += [f"--dpkgopt=path-include={p}" for p in includes]
-        cmd += [SUITE, str(tarball), *sources]
-        show.info(f"mmdebstrap {SUITE} desde {sources[0].split()[1]} (unos 30 s)…")
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise ImageUnavailable(f"mmdebstrap falló:\n{done.stderr[-2000:]}")
-        repo, tag = ROOTFS_TAG.split(":")
-        cdocker.client().api.import_image(src=str(tarball), repository=repo, tag=tag)
-    return ROOTFS_TAG
-
-
-def debian_sources(sources_dir: Path = Path("/etc/apt")) -> list[str]:
-    """One-line apt sources for the stand-ins, taken from the host's Debian mirrors.
-
-    Never a hard-coded host: ``TEMA15_DEBIAN_MIRROR`` (and optionally
-    ``TEMA15_DEBIAN_SECURITY_MIRROR``) override what the host's apt configuration says.
-    """
-    main = os.environ.get("TEMA15_DEBIAN_MIRROR")
-    security = os.environ.get("TEMA15_DEBIAN_SECURITY_MIRROR")
-    if not main:
-        for uri, suite in _host_apt_entries(sources_dir):
-            if suite.endswith("-security"):
-                security = security or uri
-            elif re.fullmatch(r"[a-z]+(-updates)?", suite) and uri.rstrip("/").endswith("/debian"):
-                main = main or uri
-    if not main:
-        raise ImageUnavailable(
-            "No encuentro un espejo de Debian en la configuración de apt del anfitrión. "
-            "Indica uno con la variable TEMA15_DEBIAN_MIRROR (por ejemplo, el espejo "
-            "de tu organización).")
-    lines = [f"deb {main.rstrip('/')} {SUITE} main", f"deb {main.rstrip('/')} {SUITE}-updates main"]
-    if security:
-        lines.append(f"deb {security.rstrip('/')} {SUITE}-security main")
-    return lines
-
-
-def _host_apt_entries(sources_dir: Path) -> list[tuple[str, str]]:
-    """(uri, suite) pairs from sources.list files and deb822 .sources files."""
-    entries: list[tuple[str, str]] = []
-    files = [sources_dir / "sources.list", *sorted((sources_dir / "sources.list.d").glob("*"))]
-    for path in files:
-        if not path.is_file():
-            continue
-        text = path.read_text(errors="replace")
-        if path.suffix == ".sources":
-            for stanza in re.split(r"\n\s*\n", text):
-                fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M))
-                if "deb" not in fields.get("Types", "").split():
-                    continue
-                for uri in fields.get("URIs", "").split():
-                    entries += [(uri, suite) for suite in fields.get("Suites", "").split()]
-        else:
-            for line in text.splitlines():
-                parts = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
-                if len(parts) >= 3 and parts[0] == "deb":
-                    entries.append((parts[1], parts[2]))
-    return entries
-
-
-def _untag(tag: str) -> None:
-    try:
-        cdocker.client().images.remove(tag, noprune=True)
-    except (ImageNotFound, APIError):
-        pass  # still referenced or already gone: harmless
-
-
-def _prune_dangling() -> None:
-    """The classic builder leaves the untagged builder stage of multi-stage recipes.
-    Every image built on a stand-in inherits its label, so hold the build lock: a build in
-    progress elsewhere keeps its stage images."""
-    with cdocker.build_lock(exclusive=True):
-        cdocker.client().images.prune(filters={"dangling": True, "label": STANDIN_LABEL})

@@ -2,7 +2,7 @@
 stand-ins that behave like the official images for what the course uses."""
 import pytest
 
-from course import images
+from course import images, standins
 
 
 def write_sources(root, sources_list="", **parts):
@@ -21,7 +21,7 @@ def test_mirror_from_deb822_sources(tmp_path, monkeypatch):
         "Suites: trixie-security\nComponents: main\n"),
         nodesource_sources="Types: deb\nURIs: https://deb.nodesource.com/node_20.x\n"
                            "Suites: nodistro\nComponents: main\n")
-    assert images.debian_sources(root) == [
+    assert standins.debian_sources(root) == [
         "deb http://mirror.example.org/debian bookworm main",
         "deb http://mirror.example.org/debian bookworm-updates main",
         "deb http://mirror.example.org/debian-security bookworm-security main",
@@ -33,29 +33,29 @@ def test_mirror_from_one_line_sources(tmp_path, monkeypatch):
     root = write_sources(tmp_path, "# comment\ndeb [arch=amd64] http://ftp.es.debian.org/debian/ "
                                    "bookworm main contrib\n"
                                    "deb https://packages.cloud.google.com/apt cloud-sdk-bookworm main\n")
-    assert images.debian_sources(root)[0] == "deb http://ftp.es.debian.org/debian bookworm main"
-    assert len(images.debian_sources(root)) == 2  # no security mirror declared
+    assert standins.debian_sources(root)[0] == "deb http://ftp.es.debian.org/debian bookworm main"
+    assert len(standins.debian_sources(root)) == 2  # no security mirror declared
 
 
 def test_mirror_override_and_missing(tmp_path, monkeypatch):
     root = write_sources(tmp_path)
     monkeypatch.delenv("TEMA15_DEBIAN_MIRROR", raising=False)
     with pytest.raises(images.ImageUnavailable, match="TEMA15_DEBIAN_MIRROR"):
-        images.debian_sources(root)
+        standins.debian_sources(root)
     monkeypatch.setenv("TEMA15_DEBIAN_MIRROR", "http://espejo.local/debian")
-    assert images.debian_sources(root)[0] == "deb http://espejo.local/debian bookworm main"
+    assert standins.debian_sources(root)[0] == "deb http://espejo.local/debian bookworm main"
 
 
 def test_host_ca_bundle(tmp_path, monkeypatch):
-    for var in images.CA_ENV_VARS:
+    for var in standins.CA_ENV_VARS:
         monkeypatch.delenv(var, raising=False)
-    assert images.host_ca_bundle() is None
+    assert standins.host_ca_bundle() is None
     bundle = tmp_path / "corp.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
-    assert images.host_ca_bundle() is None  # a declared file that does not exist is ignored
+    assert standins.host_ca_bundle() is None  # a declared file that does not exist is ignored
     monkeypatch.setenv("PIP_CERT", str(bundle))
-    assert images.host_ca_bundle() == bundle
+    assert standins.host_ca_bundle() == bundle
 
 
 def test_catalogue_references_are_pinned():
@@ -85,16 +85,16 @@ def test_standin_is_labelled(docker_client, python_slim):
     if images.status("python-slim") != "sustituto":
         pytest.skip("la imagen local es la oficial: no hay sustituto que comprobar")
     labels = docker_client.images.get(python_slim).labels
-    assert labels[images.STANDIN_LABEL] == python_slim
+    assert labels[standins.STANDIN_LABEL] == python_slim
     assert "no es la imagen oficial" in labels["org.opencontainers.image.description"]
 
 
 def test_standin_trusts_host_ca(docker_client, python_slim):
-    if images.host_ca_bundle() is None or images.status("python-slim") != "sustituto":
+    if standins.host_ca_bundle() is None or images.status("python-slim") != "sustituto":
         pytest.skip("el anfitrión no declara un paquete de CA (PIP_CERT, SSL_CERT_FILE…)")
     env = docker_client.images.get(python_slim).attrs["Config"]["Env"]
-    assert f"PIP_CERT={images.CA_PATH_IN_IMAGE}" in env
-    out = docker_client.containers.run(python_slim, ["sh", "-c", f"head -n 1 {images.CA_PATH_IN_IMAGE}"],
+    assert f"PIP_CERT={standins.CA_PATH_IN_IMAGE}" in env
+    out = docker_client.containers.run(python_slim, ["sh", "-c", f"head -n 1 {standins.CA_PATH_IN_IMAGE}"],
                                        remove=True).decode()
     assert out.startswith("-----BEGIN CERTIFICATE-----")
 

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,19 +89,7 @@ app.add_api_route("/_corrector/lento", _slow)
 '''
 
 # The console check: configure for development and log a few things, in a child process.
-CONSOLE_SCRIPT = '''
-import logging, structlog
-from app.logging_config import configure_logging
-configure_logging("INFO", json_logs=False)
-log = structlog.stdlib.get_logger("corrector.consola")
-log.info("evento_de_consola", clave="valor")
-logging.getLogger("uvicorn.error").info("linea_de_uvicorn_en_consola")
-try:
-    1 / 0
-except ZeroDivisionError:
-    log.exception("fallo_en_consola")
-print("CONFIGURADO=" + str(structlog.is_configured()))
-'''
+CONSOLE_PROGRAM = Path(__file__).parent / "programs" / "lab07_console.py"
 
 
 @dataclass
@@ -505,9 +492,10 @@ def console_in_development(ctx):
     missing = [name for name in service_without("lab07")[:1] if not (ctx.service_dir / name).exists()]
     assert not missing, "Falta app/logging_config.py en la carpeta del servicio."
     try:
-        done = subprocess.run([sys.executable, "-c", textwrap.dedent(CONSOLE_SCRIPT)],
+        done = subprocess.run([sys.executable, str(CONSOLE_PROGRAM)],
                               cwd=ctx.service_dir, capture_output=True, text=True, timeout=60,
-                              env=logs.clean_env({"NO_COLOR": "1", "COLUMNS": "100"}))
+                              env=logs.clean_env({"NO_COLOR": "1", "COLUMNS": "100"},
+                                                 pythonpath=[ctx.service_dir]))
     except subprocess.TimeoutExpired:
         raise AssertionError("configure_logging(json_logs=False) no terminó en 60 s.") from None
     assert done.returncode == 0, (
