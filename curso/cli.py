@@ -65,6 +65,10 @@ def build_parser() -> SpanishParser:
     grade.add_argument("--json", metavar="FICHERO", help="guarda el resultado en JSON")
     grade.add_argument("--junit", metavar="FICHERO", help="guarda el resultado en JUnit XML")
     grade.add_argument("--markdown", metavar="FICHERO", help="guarda el informe en Markdown")
+    grade.add_argument("--html", metavar="FICHERO", help="guarda el informe como página web")
+    grade.add_argument("--classroom", metavar="FICHERO",
+                       help="añade el resultado para GitHub Classroom (result=…) a FICHERO, "
+                            "p. ej. $GITHUB_OUTPUT")
     grade.add_argument("--timeout-celda", type=int, default=600, metavar="S",
                        help="segundos máximos por celda (600)")
     grade.add_argument("--timeout-total", type=int, default=1800, metavar="S",
@@ -76,6 +80,11 @@ def build_parser() -> SpanishParser:
     grade.add_argument("--clase", action="store_true",
                        help="ENTREGA es una carpeta con una entrega por estudiante (cuaderno o "
                             "carpeta): corrige todas, una tras otra")
+    grade.add_argument("--paralelo", type=int, default=1, metavar="N",
+                       help="con --clase: corrige N entregas a la vez (por defecto 1)")
+    grade.add_argument("--reanudar", action="store_true",
+                       help="con --clase: no vuelve a corregir las entregas que ya tienen informe "
+                            "de la misma entrega con el mismo corrector")
     grade.add_argument("--salida", metavar="CARPETA",
                        help="con --clase: dónde dejar notas.csv, resumen.md, notas.png y un "
                             "informe por estudiante (por defecto, <ENTREGA>-informes)")
@@ -154,8 +163,8 @@ def corregir(args) -> int:
 
     if args.clase:
         return corregir_clase(args)
-    if args.salida:
-        raise GradingError("--salida solo tiene sentido con --clase.")
+    if args.salida or args.paralelo != 1 or args.reanudar:
+        raise GradingError("--salida, --paralelo y --reanudar solo tienen sentido con --clase.")
     with show.console.status(f"Corrigiendo {args.entrega}…") as status:
         only = [i.strip() for i in args.solo.split(",") if i.strip()] if args.solo else None
         result = grade(Path(args.entrega), args.lab, cell_timeout=args.timeout_celda,
@@ -163,9 +172,12 @@ def corregir(args) -> int:
                        notify=lambda message: status.update(message), only=only)
     show.console.print(Markdown(result.to_markdown()))
     for option, text in ((args.json, result.to_json), (args.junit, result.to_junit),
-                         (args.markdown, result.to_markdown)):
+                         (args.markdown, result.to_markdown), (args.html, result.to_html)):
         if option:
             Path(option).write_text(text(), encoding="utf-8")
+    if args.classroom:  # appended: $GITHUB_OUTPUT holds the other steps' outputs too
+        with Path(args.classroom).open("a", encoding="utf-8") as out:
+            out.write(result.to_classroom_output())
     return 0 if result.success else 1
 
 
@@ -175,15 +187,15 @@ def corregir_clase(args) -> int:
     from grader import batch
     from grader.grade import GradingError
 
-    if args.json or args.junit or args.markdown or args.conservar:
+    if args.json or args.junit or args.markdown or args.html or args.classroom or args.conservar:
         raise GradingError("Con --clase cada informe va a la carpeta de --salida: no uses "
-                           "--json, --junit, --markdown ni --conservar.")
+                           "--json, --junit, --markdown, --html, --classroom ni --conservar.")
     folder = Path(args.entrega)
     out_dir = Path(args.salida) if args.salida else folder.with_name(f"{folder.name}-informes")
     with show.console.status(f"Corrigiendo la clase de {folder}…") as status:
         entries = batch.grade_class(
             folder, args.lab, out_dir, cell_timeout=args.timeout_celda,
-            total_timeout=args.timeout_total,
+            total_timeout=args.timeout_total, jobs=args.paralelo, resume=args.reanudar,
             notify=lambda i, n, message: status.update(f"[{i}/{n}] {message}"))
     show.table(f"Corrección de la clase ({len(entries)} entregas)",
                ["Estudiante", "Puntuación", "Puntos", "Ejecución", "Motivo"],
@@ -191,8 +203,10 @@ def corregir_clase(args) -> int:
                  f"{e.result.passed_points}/{e.result.verifiable_points}" if e.result else "—",
                  e.result.execution.status if e.result else "—",
                  e.row()["motivo"][:80]) for e in entries])
+    reused = sum(e.reused for e in entries)
     show.ok(f"Informes en {out_dir}: {batch.GRADEBOOK}, {batch.SUMMARY}, {batch.HISTOGRAM} y "
-            "uno por estudiante.")
+            "uno por estudiante (Markdown, HTML y JSON)."
+            + (f" {reused} entregas ya estaban corregidas y no se repitieron." if reused else ""))
     # The batch did its job even if students failed; only a submission it could not
     # grade at all makes the exit code non-zero.
     return 1 if any(e.result is None for e in entries) else 0

@@ -1,21 +1,31 @@
-"""Grade a whole class: every submission in a folder, one after another, each with the
-same core as a single grading (a fresh work dir and run id, cleanup in a ``finally``).
+"""Grade a whole class: every submission in a folder, each with the same core as a single
+grading (a fresh work dir and run id, cleanup in a ``finally``), one after another or
+``jobs`` at a time in separate processes.
 
 A submission that cannot be graded at all, or that makes the grader itself fail, gets
 a row that says why, and the batch goes on. The output folder receives the gradebook
 (``notas.csv``), a summary (``resumen.md``), a histogram of the scores (``notas.png``)
-and, under ``entregas/``, one Markdown and one JSON report per student."""
+and, under ``entregas/``, one Markdown, one HTML and one JSON report per student.
+
+A batch can be resumed: with ``resume=True`` a submission whose JSON report exists and
+records the same fingerprint (the submission's bytes, the lab and the grader's own code)
+is not graded again. Tampering seen while other submissions ran at the same time is
+re-graded alone at the end, so that it is blamed on the right submission."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import multiprocessing
 import re
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import integrity, runner
 from grader.grade import GradingError, grade
 from grader.report import LabResult
 
@@ -35,6 +45,8 @@ class Entry:
     result: LabResult | None = None
     problem: str = ""          # why there is no result (cannot be graded, grader crash)
     seconds: float = 0.0
+    fingerprint: str = ""      # what was graded, with which grader (see resume)
+    reused: bool = False       # taken from a previous run of the batch
 
     @property
     def state(self) -> str:
@@ -78,38 +90,120 @@ def _safe_name(student: str) -> str:
 
 
 def grade_class(folder: Path, lab: str | None, out_dir: Path, *,
-                cell_timeout: float, total_timeout: float,
+                cell_timeout: float, total_timeout: float, jobs: int = 1, resume: bool = False,
                 notify: Callable[[int, int, str], None] = lambda i, n, message: None
                 ) -> list[Entry]:
-    """Grade every submission of ``folder`` into ``out_dir``; ``notify(i, n, message)``
-    reports progress (submission ``i`` of ``n``)."""
+    """Grade every submission of ``folder`` into ``out_dir``, ``jobs`` at a time;
+    ``notify(i, n, message)`` reports progress (submission ``i`` of ``n``)."""
+    if jobs < 1:
+        raise GradingError("El número de correcciones en paralelo debe ser 1 o más.")
     pairs = find_submissions(folder)
     (out_dir / REPORTS).mkdir(parents=True, exist_ok=True)
-    entries = []
     used: set[str] = set()
-    for i, (student, submission) in enumerate(pairs, start=1):
-        entry = Entry(student, submission, _unique(_safe_name(student), used))
-        started = time.perf_counter()
-        notify(i, len(pairs), f"{student}: empezando")
-        try:
-            entry.result = grade(submission, lab, cell_timeout=cell_timeout,
-                                 total_timeout=total_timeout,
-                                 notify=lambda message, s=student: notify(i, len(pairs),
-                                                                          f"{s}: {message}"))
-        except GradingError as exc:
-            entry.problem = str(exc)
-        except Exception as exc:  # the grader's own bug: report it, keep the batch going
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            entry.problem = (f"El corrector falló con esta entrega ({exc.__class__.__name__}: "
-                             f"{exc}; {Path(where.filename).name}:{where.lineno}).")
-        entry.seconds = time.perf_counter() - started
-        _write_reports(entry, out_dir)
-        entries.append(entry)
-        notify(i, len(pairs), f"{student}: {_describe(entry)}")
+    entries = [Entry(student, submission, _unique(_safe_name(student), used))
+               for student, submission in pairs]
+    grader_code = _grader_fingerprint()
+    pending = []
+    for i, entry in enumerate(entries, start=1):
+        entry.fingerprint = _fingerprint(entry.submission, lab, grader_code)
+        if resume and _reuse(entry, out_dir):
+            notify(i, len(entries), f"{entry.student}: ya corregida ({_describe(entry)})")
+        else:
+            pending.append((i, entry))
+    options = {"lab": lab, "cell_timeout": cell_timeout, "total_timeout": total_timeout}
+    if jobs == 1:
+        for i, entry in pending:
+            notify(i, len(entries), f"{entry.student}: empezando")
+            _fill(entry, _grade_one(entry.submission, notify=lambda message, i=i, s=entry.student:
+                                    notify(i, len(entries), f"{s}: {message}"), **options))
+            _finish(entry, out_dir, i, len(entries), notify)
+    else:
+        # Separate processes: each grading keeps its own run id, kernel and cleanup, and a
+        # crash of one (or of its kernel) cannot take the others with it.
+        with ProcessPoolExecutor(max_workers=jobs,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_grade_one, entry.submission, **options): (i, entry)
+                       for i, entry in pending}
+            for i, entry in pending:
+                notify(i, len(entries), f"{entry.student}: en cola")
+            for future in as_completed(futures):
+                i, entry = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the worker process itself died
+                    outcome = (None, "El proceso que corregía esta entrega terminó de forma "
+                               f"inesperada ({exc.__class__.__name__}: {exc}).", 0.0)
+                _fill(entry, outcome)
+                _finish(entry, out_dir, i, len(entries), notify)
+        for i, entry in pending:
+            if entry.result is not None and entry.result.execution.status == runner.TAMPERED:
+                notify(i, len(entries), f"{entry.student}: manipulación vista en paralelo; "
+                       "se corrige de nuevo sola para atribuirla bien")
+                _fill(entry, _grade_one(entry.submission, **options))
+                _finish(entry, out_dir, i, len(entries), notify)
     write_gradebook(entries, out_dir / GRADEBOOK)
     (out_dir / SUMMARY).write_text(summary_markdown(entries), encoding="utf-8")
     plot_scores(entries, out_dir / HISTOGRAM)
     return entries
+
+
+def _grade_one(submission: Path, *, lab: str | None, cell_timeout: float, total_timeout: float,
+               notify: Callable[[str], None] = lambda _: None
+               ) -> tuple[LabResult | None, str, float]:
+    """(result, problem, seconds) of one submission; never raises (a batch goes on)."""
+    started = time.perf_counter()
+    result, problem = None, ""
+    try:
+        result = grade(submission, lab, cell_timeout=cell_timeout, total_timeout=total_timeout,
+                       notify=notify)
+    except GradingError as exc:
+        problem = str(exc)
+    except Exception as exc:  # the grader's own bug: report it, keep the batch going
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        problem = (f"El corrector falló con esta entrega ({exc.__class__.__name__}: "
+                   f"{exc}; {Path(where.filename).name}:{where.lineno}).")
+    return result, problem, time.perf_counter() - started
+
+
+def _fill(entry: Entry, outcome: tuple[LabResult | None, str, float]) -> None:
+    entry.result, entry.problem, entry.seconds = outcome
+
+
+def _finish(entry: Entry, out_dir: Path, i: int, n: int,
+            notify: Callable[[int, int, str], None]) -> None:
+    _write_reports(entry, out_dir)
+    notify(i, n, f"{entry.student}: {_describe(entry)}")
+
+
+def _grader_fingerprint() -> str:
+    """The course's and grader's own code: a changed grader means grading again."""
+    digest = hashlib.sha256()
+    for path, content in sorted(integrity.snapshot().items()):
+        digest.update(str(path).encode() + b"\0" + content)
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint(submission: Path, lab: str | None, grader_code: str) -> str:
+    digest = hashlib.sha256(f"{lab}|{grader_code}".encode())
+    files = sorted(p for p in submission.rglob("*") if p.is_file()) if submission.is_dir() \
+        else [submission]
+    for path in files:
+        digest.update(str(path.relative_to(submission.parent)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _reuse(entry: Entry, out_dir: Path) -> bool:
+    """Take the result of a previous run of this batch if it graded the same thing."""
+    try:
+        data = json.loads((out_dir / REPORTS / f"{entry.report_name}.json").read_text("utf-8"))
+        if data.get("huella") != entry.fingerprint or "comprobaciones" not in data:
+            return False
+        entry.result = LabResult.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # missing or unreadable: grade it again
+    entry.seconds, entry.reused = data.get("segundos", 0.0), True
+    return True
 
 
 def _unique(name: str, used: set[str]) -> str:
@@ -132,7 +226,10 @@ def _write_reports(entry: Entry, out_dir: Path) -> None:
     as_json = out_dir / REPORTS / f"{entry.report_name}.json"
     if entry.result is not None:
         markdown.write_text(entry.result.to_markdown(), encoding="utf-8")
-        as_json.write_text(entry.result.to_json(), encoding="utf-8")
+        (out_dir / REPORTS / f"{entry.report_name}.html").write_text(entry.result.to_html(),
+                                                                       encoding="utf-8")
+        as_json.write_text(json.dumps({**entry.result.to_dict(), "huella": entry.fingerprint},
+                                      ensure_ascii=False, indent=2), encoding="utf-8")
     else:
         markdown.write_text(
             f"# {entry.student}\n\n**No se pudo corregir** `{entry.submission.name}`: "

@@ -122,3 +122,38 @@ def test_cli_rejects_an_empty_class_folder(tmp_path):
     assert done.returncode != 0
     assert "No hay entregas" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_class_graded_in_parallel_is_resumed_without_grading_again(tmp_path):
+    folder = tmp_path / "clase"
+    folder.mkdir()
+    shutil.copy(SOLUTION, folder / "ana.ipynb")
+    shutil.copy(LAB, folder / "bruno.ipynb")
+    (folder / "carla.ipynb").write_text('{"cells": [ esto no es JSON')
+    out = tmp_path / "informes"
+    first = batch.grade_class(folder, "lab07", out, cell_timeout=120, total_timeout=300, jobs=2)
+    scores = {e.student: e.result.score for e in first}
+    assert scores["ana"] == 1.0 and scores["bruno"] < 0.5 and scores["carla"] == 0.0
+    assert not any(e.reused for e in first)
+    page = (out / batch.REPORTS / "ana.html").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and '<html lang="es">' in page and "<table>" in page
+
+    (folder / "carla.ipynb").write_bytes(SOLUTION.read_bytes())  # carla hands in again
+    seen = []
+    again = batch.grade_class(folder, "lab07", out, cell_timeout=120, total_timeout=300, jobs=2,
+                              resume=True, notify=lambda i, n, message: seen.append(message))
+    by_student = {e.student: e for e in again}
+    assert by_student["ana"].reused and by_student["bruno"].reused
+    assert not by_student["carla"].reused and by_student["carla"].result.score == 1.0
+    assert by_student["bruno"].result.score == scores["bruno"]  # the same grade, from its report
+    assert "ana: ya corregida (100%)" in seen
+    rows = list(csv.DictReader((out / batch.GRADEBOOK).open(encoding="utf-8")))
+    assert {r["estudiante"]: r["puntuacion"] for r in rows}["carla"] == "1.0000"
+
+
+def test_cli_refuses_class_options_without_a_class(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "curso", "corregir", str(SOLUTION), "--paralelo", "2"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "solo tienen sentido con --clase" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
