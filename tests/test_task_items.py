@@ -74,7 +74,8 @@ def items_of(notebook) -> list[TaskItem]:
             close()
             title = re.sub(r"[*`]", "", tokens[i + 1].content).strip()
             match = TAREA.match(title) if token.tag == "h2" else None
-            tarea, heading, points = (int(match[1]), title, 0) if match else (None, None, 0)
+            tarea, heading, points = ((int(match[1]), title[match.end():].lstrip(": "), 0)
+                                      if match else (None, None, 0))
         elif tarea is None:
             continue
         elif token.type in ("bullet_list_open", "ordered_list_open"):
@@ -110,54 +111,83 @@ def test_the_parser_finds_the_task(lab):
     assert all(item.text for item in items), [i.key for i in items if not i.text]
 
 
-@pytest.mark.parametrize("lab", LABS)
-def test_every_task_item_has_a_check(lab):
-    """(a) every item has an entry, (d) and no entry names an item the task lacks."""
-    module = lab_module(lab)
-    table: dict[str, tuple[str, ...]] = getattr(module, "TASK_ITEMS", None)
-    assert table is not None, f"grader/labs/{lab}.py no tiene la tabla TASK_ITEMS."
-    gaps: dict[str, str] = getattr(module, "KNOWN_GAPS", {})
-    items = task_items(lab)
+@dataclass
+class Table:
+    """What a lab module declares next to its checks."""
+    items: dict[str, tuple[str, ...]]
+    untasked: dict[str, str]
+    gaps: dict[str, str]
+
+    @classmethod
+    def of(cls, lab: str) -> "Table":
+        module = lab_module(lab)
+        assert hasattr(module, "TASK_ITEMS"), f"grader/labs/{lab}.py no tiene la tabla TASK_ITEMS."
+        return cls(dict(module.TASK_ITEMS), dict(getattr(module, "UNTASKED", {})),
+                   dict(getattr(module, "KNOWN_GAPS", {})))
+
+
+def sync_problems(items: list[TaskItem], table: Table, registered: list[str]) -> list[str]:
+    """Every way the task, the table and the checks disagree, in Spanish."""
     problems = []
-    for item in items:
-        named = table.get(item.key)
+    keys = {item.key for item in items}
+    for item in items:                                   # (a) every item has an entry
+        named = table.items.get(item.key)
         if named is None:
             problems.append(f"{item.label()}: sin entrada en TASK_ITEMS (¿un punto nuevo en la tarea?)")
-        elif not named and item.key not in gaps:
+        elif not named and item.key not in table.gaps:
             problems.append(f"{item.label()}: ninguna comprobación (añade una, o explica en "
                             "KNOWN_GAPS por qué falta)")
-    keys = {item.key for item in items}
-    problems += [f"TASK_ITEMS[{key!r}]: la tarea no tiene ese punto (la solución tiene "
-                 f"{', '.join(sorted(keys, key=_order))})" for key in table if key not in keys]
-    problems += [f"KNOWN_GAPS[{key!r}]: la tarea no tiene ese punto" for key in gaps if key not in keys]
-    assert len(table) == len(items) or problems, (
-        f"{lab}: la tarea tiene {len(items)} puntos y TASK_ITEMS {len(table)}.")
+    for key in table.items.keys() - keys:                # (d) no entry for an item the task lacks
+        problems.append(f"TASK_ITEMS[{key!r}]: la tarea no tiene ese punto (tiene "
+                        f"{', '.join(sorted(keys, key=_order))})")
+    if len(table.items) != len(items) and not problems:
+        problems.append(f"la tarea tiene {len(items)} puntos y TASK_ITEMS {len(table.items)}")
+    for key in table.gaps.keys() - keys:
+        problems.append(f"KNOWN_GAPS[{key!r}]: la tarea no tiene ese punto")
+    for key, ids in table.items.items():                 # (b) every named check exists
+        problems += [f"TASK_ITEMS[{key!r}] nombra «{cid}», que no es una comprobación del "
+                     "laboratorio" for cid in ids if cid not in registered]
+    named = {cid for ids in table.items.values() for cid in ids}
+    for cid in registered:                               # (c) no orphan check
+        if cid not in named and cid not in table.untasked:
+            problems.append(f"la comprobación «{cid}» no verifica ningún punto de la tarea: "
+                            "nómbrala en TASK_ITEMS o explica en UNTASKED por qué se comprueba")
+    for cid, reason in table.untasked.items():
+        if cid in named or cid not in registered or not reason.strip():
+            problems.append(f"UNTASKED[{cid!r}] sobra (ya tiene punto, no existe o no da motivo)")
+    return problems
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_task_table_and_checks_agree(lab):
+    problems = sync_problems(task_items(lab), Table.of(lab), check_ids(lab))
     assert not problems, f"{lab}:\n- " + "\n- ".join(problems)
 
 
-@pytest.mark.parametrize("lab", LABS)
-def test_every_named_check_exists(lab):
-    """(b) every id in the table is a check the lab registers."""
-    module, registered = lab_module(lab), set(check_ids(lab))
-    unknown = [f"{key} → {cid}" for key, ids in module.TASK_ITEMS.items() for cid in ids
-               if cid not in registered]
-    assert not unknown, (f"{lab}: TASK_ITEMS nombra comprobaciones que no existen: "
-                         f"{', '.join(unknown)}. Las del laboratorio: {', '.join(sorted(registered))}.")
-
-
-@pytest.mark.parametrize("lab", LABS)
-def test_no_orphan_check(lab):
-    """(c) every check verifies some item, or UNTASKED says why it exists anyway."""
-    module = lab_module(lab)
-    named = {cid for ids in module.TASK_ITEMS.values() for cid in ids}
-    untasked: dict[str, str] = getattr(module, "UNTASKED", {})
-    orphans = [cid for cid in check_ids(lab) if cid not in named and cid not in untasked]
-    assert not orphans, (f"{lab}: comprobaciones que ningún punto de la tarea pide: "
-                         f"{', '.join(orphans)}. Nómbralas en TASK_ITEMS o explica en UNTASKED "
-                         "por qué se comprueban.")
-    stale = [cid for cid in untasked if cid in named or cid not in check_ids(lab)]
-    assert not stale, f"{lab}: UNTASKED lista {stale}, que ya tienen punto o no existen."
-    assert all(reason.strip() for reason in untasked.values()), f"{lab}: UNTASKED sin motivo."
+def test_each_disagreement_is_reported_precisely():
+    """The sync test fails, naming the item, for each mistake it exists to catch."""
+    items = task_items("lab01")
+    table, registered = Table.of("lab01"), check_ids("lab01")
+    assert sync_problems(items, table, registered) == []
+    new_item = TaskItem("1.8", 1, 8, "HEALTHCHECK cada 10 s")
+    assert sync_problems(items + [new_item], table, registered) == [
+        "Tarea 1, punto 8 (HEALTHCHECK cada 10 s): sin entrada en TASK_ITEMS (¿un punto nuevo "
+        "en la tarea?)"]
+    empty = Table({**table.items, "1.6": ()}, table.untasked, table.gaps)
+    assert sync_problems(items, empty, registered)[0].startswith(
+        "Tarea 1, punto 6 (EXPOSE 8000, un HEALTHCHECK contra /health/live")
+    assert "ninguna comprobación" in sync_problems(items, empty, registered)[0]
+    gone = [i for i in items if i.key != "1.7"]
+    assert "TASK_ITEMS['1.7']: la tarea no tiene ese punto" in sync_problems(gone, table, registered)[0]
+    typo = Table({**table.items, "1.7": ("secretos.ningun",)}, table.untasked, table.gaps)
+    assert any("«secretos.ningun», que no es una comprobación" in p
+               for p in sync_problems(items, typo, registered))
+    orphan = sync_problems(items, table, registered + ["imagen.nueva"])
+    assert orphan == ["la comprobación «imagen.nueva» no verifica ningún punto de la tarea: "
+                      "nómbrala en TASK_ITEMS o explica en UNTASKED por qué se comprueba"]
+    stale = Table(table.items, {**table.untasked, "imagen.expose": "x"}, table.gaps)
+    assert sync_problems(items, stale, registered) == [
+        "UNTASKED['imagen.expose'] sobra (ya tiene punto, no existe o no da motivo)"]
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -188,7 +218,7 @@ def test_the_parser_reads_items_as_students_see_them():
     ])
     items = items_of(nb)
     assert [(i.key, i.text) for i in items] == [
-        ("1.1", "Uno: a"), ("1.2", "Dos"), ("1.3", "Tres"), ("2", "Tarea 2: sin lista"),
+        ("1.1", "Uno: a"), ("1.2", "Dos"), ("1.3", "Tres"), ("2", "sin lista"),
         ("3.1", "cuatro")]
     assert items[0].label() == "Tarea 1, punto 1 (Uno: a)"
-    assert items[3].label() == "Tarea 2 (Tarea 2: sin lista)"
+    assert items[3].label() == "Tarea 2 (sin lista)"

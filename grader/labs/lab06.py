@@ -617,3 +617,23 @@ def broken_commit_changes_nothing(ctx):
         "tarea 5 pide un commit que el servidor rechace (p. ej. un puerto que sea un texto).")
     assert _get(scenario, dest, "deployment", "catalogo", jsonpath="{.metadata.generation}") == before, \
         "El Deployment cambió con el commit roto: no debía aplicarse nada de él."
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("repo.estructura", "repo.entornos"),               # dev overlay (its end state)
+    "1.2": ("repo.estructura", "repo.entornos"),               # prod overlay
+    "2.1": ("aplicacion.politica", "aplicacion.valida", "cluster.converge"),
+    "2.2": ("aplicacion.politica", "aplicacion.valida"),
+    "2.3": ("aplicacion.politica", "cluster.deriva", "cluster.poda"),
+    "3.1": ("funciones.deriva", "cluster.deriva", "cluster.converge"),
+    "3.2": ("funciones.poda", "cluster.poda"),
+    "4.1": ("git.promocion", "repo.entornos"),
+    "4.2": ("git.promocion",),
+    "5": ("git.revert", "cluster.commit_roto"),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "1.1": "El estado inicial de dev (catalogo:1.0.0) no se comprueba por sí mismo: repo.entornos "
+           "mira el final (1.1.0) y git.promocion que dev tuviera 1.1.0 antes del merge.",
+}

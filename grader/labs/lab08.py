@@ -598,3 +598,27 @@ def bounded_labels(ctx):
     crowded = {name: len(f.samples) for name, f in families.items()
                if len(f.samples) > MAX_SERIES_PER_FAMILY}
     assert not crowded, f"Demasiadas series por métrica: {crowded}."
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("metricas.tipos", "metricas.negocio"),             # own registry, counter, gauge
+    "1.2": ("metricas.tipos", "metricas.etiquetas_acotadas"),  # instrumentator options, buckets
+    "1.3": ("metricas.tipos", "metricas.negocio", "metricas.etiquetas_acotadas"),
+    "1.4": ("metricas.tipos",),                                # default metrics on the own registry
+    "1.5": ("metricas.etiquetas_acotadas",),
+    "2.1": ("scrape.config_valida",),
+    "2.2": ("alerta.dispara",),                                # Prometheus loads the rules file
+    "2.3": ("scrape.config_valida", "scrape.objetivos_up"),
+    "3": ("alerta.valida", "alerta.dispara", "alerta.umbral"),
+    "4.1": ("promql.sintaxis", "promql.ratio_errores"),
+    "4.2": ("promql.sintaxis", "promql.p95"),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "1.2": "No se comprueba que los códigos de estado sean exactos (should_group_status_codes="
+           "False: «5xx» agrupado también casa con status=~\"5..\") ni que /metrics y /health/… "
+           "queden fuera de http_requests_total.",
+    "3": "No se comprueban la etiqueta severity: critical, la anotación summary ni el for: 5s "
+         "de la alerta; sí que salta con errores y no con un 1–2 %.",
+}

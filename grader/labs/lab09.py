@@ -375,3 +375,24 @@ def burst_arrives_complete(ctx):
         f"{BURST_S} s. Cuando la cola del destino se llena, syslog-ng descarta lo que no cabe: pon "
         "flags(flow-control) en el log (y una ventana de lectura grande en la fuente: "
         "log-iw-size(20000)).")
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("envio.config_valida", "envio.lineas_completas"),  # both *.log files, no-parse
+    "1.2": ("envio.campos",),
+    "1.3": ("envio.descarta_ruido",),
+    "1.4": ("envio.no_json", "envio.sin_secretos"),
+    "1.5": ("envio.config_valida", "envio.campos", "envio.etiquetas_acotadas"),
+    "1.6": ("envio.lineas_completas",),                        # without it nothing is stored
+    "1.7": ("envio.rafaga",),
+    "1.8": (),
+    "2.1": ("consultas.peticion",),
+    "2.2": ("consultas.errores_por_ruta",),
+    "3": ("retencion.configurada",),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "1.8": "time-reopen no se prueba: haría falta parar el almacén (no solo congelarlo, como hace "
+           "envio.rafaga), arrancarlo de nuevo en el mismo puerto y medir cuándo llegan las líneas.",
+}
