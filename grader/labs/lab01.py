@@ -212,7 +212,7 @@ def image_builds(ctx):
 
 @check("dockerfile.multietapa", points=2)
 def multi_stage(ctx):
-    """Construcción en varias etapas y etapa final sobre una base slim."""
+    """Varias etapas: la final parte de una base slim y copia de otra (COPY --from) lo que se instaló."""
     stages = _stages(ctx)
     assert len(stages) >= 2, (f"El Dockerfile tiene {len(stages)} etapa(s): separa una etapa "
                               "«builder» que instale dependencias y una final que solo las copie.")

@@ -137,7 +137,7 @@ def _wait_ready(ctx, timeout: float = READY_TIMEOUT_S) -> httpx.Response:
 
 @check("compose.valido", points=2, needs=("compose",))
 def valid_file(ctx):
-    """El fichero Compose es válido, sin la clave obsoleta `version` y con api, postgres y redis."""
+    """El fichero Compose es válido, sin la clave obsoleta `version`, con api (construido desde ./service), postgres y redis."""
     raw = yaml.safe_load(_file(ctx).read_text()) or {}
     assert isinstance(raw, dict), "El fichero Compose no es un mapa YAML."
     assert "version" not in raw, ("Quita la clave `version:` del principio: Compose v2 la "

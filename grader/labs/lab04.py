@@ -358,7 +358,7 @@ def _render_as(ctx, release: str) -> list[dict]:
 
 @check("chart.fallo", points=1, needs=("helm",))
 def fault_value_reaches_container(ctx):
-    """fault.readinessFail=true pone FAULT_READINESS_FAIL=true como variable literal del contenedor."""
+    """FAULT_READINESS_FAIL es una variable literal del contenedor: false por defecto, true con fault.readinessFail=true."""
     def literal(objects):
         for item in _container(objects).get("env") or []:
             if item.get("name") == "FAULT_READINESS_FAIL":
