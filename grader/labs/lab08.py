@@ -470,6 +470,37 @@ def alert_rules_valid(ctx):
     assert alerts, "Las reglas son válidas pero ninguna es de alerta (falta «alert:»)."
 
 
+@check("alerta.etiquetas", points=1)
+def alert_is_labelled(ctx):
+    """La alerta lleva un `for`, la etiqueta `severity: critical` y una anotación `summary`."""
+    rules = [rule for text in _rule_files(ctx).values()
+             for group in (_yaml_or_none(text) or {}).get("groups") or []
+             for rule in group.get("rules") or [] if isinstance(rule, dict) and rule.get("alert")]
+    assert rules, f"No hay ninguna regla de alerta en {PROM_DIR}/ (ver alerta.valida)."
+    problems = {}
+    for rule in rules:
+        missing = []
+        if not str(rule.get("for") or "").strip():
+            missing.append("un for (p. ej. for: 5s): sin él salta con el primer pico")
+        if str((rule.get("labels") or {}).get("severity", "")).strip() != "critical":
+            missing.append("la etiqueta severity: critical (Alertmanager enruta por ella)")
+        if not str((rule.get("annotations") or {}).get("summary") or "").strip():
+            missing.append("la anotación summary (lo que lee quien recibe el aviso)")
+        if not missing:
+            return
+        problems[rule["alert"]] = missing
+    raise AssertionError("; ".join(f"A la alerta {name} le falta {', '.join(missing)}"
+                                   for name, missing in problems.items()) + ".")
+
+
+def _yaml_or_none(text: str):
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None  # alerta.valida reports the file
+    return data if isinstance(data, dict) else None
+
+
 def _traffic_with_alerts(ctx):
     """The traffic phases, once the student's rules are valid and Prometheus loaded an alert."""
     broken = [name for name, (code, _) in _rules_check(ctx).items() if code != 0]
@@ -610,7 +641,7 @@ TASK_ITEMS: dict[str, tuple[str, ...]] = {
     "2.1": ("scrape.config_valida",),
     "2.2": ("alerta.dispara",),                                # Prometheus loads the rules file
     "2.3": ("scrape.config_valida", "scrape.objetivos_up"),
-    "3": ("alerta.valida", "alerta.dispara", "alerta.umbral"),
+    "3": ("alerta.valida", "alerta.etiquetas", "alerta.dispara", "alerta.umbral"),
     "4.1": ("promql.sintaxis", "promql.ratio_errores"),
     "4.2": ("promql.sintaxis", "promql.p95"),
 }
@@ -619,6 +650,4 @@ KNOWN_GAPS: dict[str, str] = {
     "1.2": "No se comprueba que los códigos de estado sean exactos (should_group_status_codes="
            "False: «5xx» agrupado también casa con status=~\"5..\") ni que /metrics y /health/… "
            "queden fuera de http_requests_total.",
-    "3": "No se comprueban la etiqueta severity: critical, la anotación summary ni el for: 5s "
-         "de la alerta; sí que salta con errores y no con un 1–2 %.",
 }
