@@ -274,3 +274,18 @@ def test_unlabelled_alert_is_caught(tmp_path, old, new, word):
     check = only_labels(tmp_path, SOLVED["ALERTAS_YML"].replace(old, new, 1))
     assert check.status == "failed", check
     assert word in check.message and "CatalogoTasaErroresAlta" in check.message, check.message
+
+
+# Mistake: the probes and Prometheus' own scrapes counted as traffic.
+COUNTS_PROBES = SOLVED["METRICS_PY"].replace(
+    '        excluded_handlers=["^/metrics$", "^/health/"],\n', "")
+
+
+def test_counted_probes_are_caught(engine, tmp_path):
+    assert COUNTS_PROBES != SOLVED["METRICS_PY"]
+    result = grade(submit_dir(tmp_path, metrics=COUNTS_PROBES), "lab08",
+                   only=["metricas.sin_sondas", "metricas.tipos"])
+    got, says = result.statuses(), result.messages()
+    assert got["metricas.sin_sondas"] == "failed", result.to_markdown()
+    assert "/health/live" in says["metricas.sin_sondas"] and "excluded_handlers" in says["metricas.sin_sondas"]
+    assert got["metricas.tipos"] == "passed", says["metricas.tipos"]
