@@ -206,3 +206,80 @@ def test_alternative_function_passes(engine, tmp_path):
     result = grade(submit_module(tmp_path, ALTERNATIVE), "lab02")
     state = result.statuses()
     assert all(state[c] == "passed" for c in FUNCTION_CHECKS), result.to_markdown()
+
+
+# --- the patch's fix commit, on a release repository built here (no engine) -------------
+
+def release_repo(workdir, fix_message: str = "fix(items): el 404 dice qué id no existe",
+                 change_message: bool = True, code_in_fix: bool = True):
+    """The work dir the notebook leaves: service/ and publicacion/ with v1.0.0, a fix
+    and the annotated v1.0.1, as the solution's cells do it."""
+    import shutil
+
+    import git as gitpython
+
+    shutil.copytree(REPO_ROOT / "service", workdir / "service",
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    release = workdir / lab02.RELEASE_DIR
+    shutil.copytree(workdir / "service", release)
+    repo = gitpython.Repo.init(release, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Prueba")
+        config.set_value("user", "email", "prueba@example.com")
+    repo.git.add(all=True)
+    repo.index.commit("feat: catálogo de artículos")
+    repo.create_tag("v1.0.0", message="Versión 1.0.0")
+    main_py = release / "app" / "main.py"
+    if change_message:
+        main_py.write_text(main_py.read_text().replace(
+            "No existe ningún artículo con id {item_id}.", "No existe el artículo {item_id}."))
+    else:  # a code change that leaves the 404 message as it was
+        main_py.write_text(main_py.read_text() + "\n# retoque sin arreglar nada\n")
+    if code_in_fix:
+        repo.git.add(all=True)
+    (release / "NOTAS.md").write_text("arreglo\n")
+    repo.git.add("NOTAS.md")
+    repo.index.commit(fix_message)
+    (release / "VERSION").write_text("1.0.1\n")
+    repo.git.add(all=True)
+    repo.index.commit("chore(release): 1.0.1")
+    repo.create_tag("v1.0.1", message="Versión 1.0.1")
+    return workdir
+
+
+def run_only(workdir, check_id: str):
+    from grader import checks, runner
+    from grader.context import GradingContext
+
+    ctx = GradingContext("lab02", workdir, "t15-pruebafix", runner.ExecutionReport(runner.OK))
+    (chk,) = checks.select("lab02", [check_id])
+    return checks.run_check(chk, ctx)
+
+
+@pytest.mark.parametrize("kwargs,word", [
+    ({"fix_message": "arreglado el 404"}, "ningún commit de tipo fix"),
+    ({"fix_message": "feat: mensaje nuevo"}, "ningún commit de tipo fix"),
+    ({"code_in_fix": False}, "no cambian app/main.py"),
+    ({"change_message": False}, "sigue diciendo"),
+], ids=["sin_tipo", "tipo_feat", "fix_sin_codigo", "mensaje_igual"])
+def test_patch_without_a_real_fix_commit_is_caught(tmp_path, kwargs, word):
+    result = run_only(release_repo(tmp_path, **kwargs), "git.commit_fix")
+    assert result.status == "failed", result
+    assert word in result.message, result.message
+
+
+@pytest.mark.parametrize("message", ["fix(items): el 404 dice qué id no existe",
+                                     "fix: mensaje del 404 más claro", "Fix!: 404 más claro\n\ncuerpo"])
+def test_patch_with_a_fix_commit_passes(tmp_path, message):
+    result = run_only(release_repo(tmp_path, fix_message=message), "git.commit_fix")
+    assert result.status == "passed", result.message
+
+
+def test_fix_commit_is_not_verifiable_for_a_directory(tmp_path):
+    from grader import checks, runner
+    from grader.context import GradingContext
+
+    ctx = GradingContext("lab02", release_repo(tmp_path), "t15-pruebafix",
+                         runner.ExecutionReport(runner.NOT_EXECUTED))
+    (chk,) = checks.select("lab02", ["git.commit_fix"])
+    assert checks.run_check(chk, ctx).status == "skipped"

@@ -216,3 +216,35 @@ def test_only_unknown_checks_is_refused_in_spanish():
     with pytest.raises(GradingError) as caught:
         grade(SOLUTION, only=["volumen.no_existe"])
     assert "no tiene las comprobaciones volumen.no_existe" in str(caught.value)
+
+
+# --- images and pull policy: read from the resolved file, nothing is started ------------
+
+def only_images(tmp_path, text: str, name: str = "compose.yaml"):
+    if not env.has("compose"):
+        pytest.skip(f"sin Docker Compose v2 ({env.get('compose').detail})")
+    result = grade(submit_dir(tmp_path, text, name), "lab03", only=["compose.imagenes"])
+    (check,) = result.checks
+    return check
+
+
+def test_pinned_images_and_build_policy_pass(tmp_path):
+    assert only_images(tmp_path, COMPOSE).status == "passed"
+
+
+def test_repo_compose_images_pass(tmp_path):
+    raw = yaml.safe_load(REPO_COMPOSE.read_text())
+    del raw["include"]
+    check = only_images(tmp_path, yaml.safe_dump(raw, sort_keys=False), "docker-compose.yml")
+    assert check.status == "passed", check.message
+
+
+@pytest.mark.parametrize("old,new,word", [
+    ("    pull_policy: build\n", "", "pull_policy"),
+    ("image: postgres:15.14-bookworm", "image: postgres:15", "postgres:15.14-bookworm"),
+    ("image: redis:7.0.15-bookworm", "image: redis:latest", "redis:7.0.15-bookworm"),
+], ids=["sin_pull_policy", "postgres_sin_fijar", "redis_latest"])
+def test_unpinned_image_or_pulled_api_is_caught(tmp_path, old, new, word):
+    check = only_images(tmp_path, edit(COMPOSE, old, new))
+    assert check.status == "failed", check
+    assert word in check.message, check.message

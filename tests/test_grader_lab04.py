@@ -128,6 +128,17 @@ STATIC_MISTAKES = [
                                 "            periodSeconds: 30\n"},
      "kustomize.diferencias", "readinessProbe"),
     ("dev_sin_debug", {"DEV": edit(DEV, "LOG_LEVEL=DEBUG", "LOG_LEVEL=INFO")}, "kustomize.dev", "DEBUG"),
+    ("entorno_por_defecto_staging", {"VALUES": edit(TEXTS["VALUES"], "environment: production",
+                                                     "environment: staging")},
+     "chart.config_defecto", "production"),
+    ("configmap_con_nombre_fijo", {"CONFIGMAP": edit(
+        TEXTS["CONFIGMAP"], '  name: {{ include "catalogo.fullname" . }}', "  name: catalogo")},
+     "chart.nombres", "corrector"),
+    ("deployment_sin_etiquetas", {"DEPLOYMENT": edit(
+        DEP, '  labels:\n    {{- include "catalogo.labels" . | nindent 4 }}\nspec:', "spec:")},
+     "chart.nombres", "catalogo.labels"),
+    ("prod_reemplaza_el_configmap", {"PROD": edit(PROD, "behavior: merge", "behavior: replace")},
+     "kustomize.fusion", "ENVIRONMENT"),
 ]
 
 

@@ -254,3 +254,28 @@ def test_without_cluster_the_cluster_checks_are_skipped(tmp_path, without):
     assert all(got[c] == "skipped" for c in CLUSTER_CHECKS), got
     assert all(s == "passed" for c, s in got.items() if c not in CLUSTER_CHECKS), result.to_markdown()
     assert result.score == 1.0 and result.verifiable_points < result.total_points
+
+
+# --- the overlays as Tarea 1 creates them (git and kubectl only, no cluster) -------------
+
+STATIC_HISTORY = ["repo.inicial", "repo.entornos", "git.promocion", "git.revert"]
+
+
+def test_overlays_created_at_the_first_release_pass(tmp_path, without):
+    without("cluster")
+    result = grade(build(tmp_path), "lab06", only=STATIC_HISTORY)
+    assert set(statuses(result).values()) == {"passed"}, result.to_markdown()
+
+
+def test_overlay_born_at_the_later_release_is_caught(tmp_path, without):
+    """dev written directly with 1.1.0: the end state and the promotion look right, but
+    Tarea 1 (dev with 1.0.0, then a release) was skipped."""
+    without("cluster")
+    dev = edit(PARTS["DEV"], "newTag: 1.0.0", "newTag: 1.1.0")
+    result = grade(build(tmp_path, dev=dev, release_dev=False), "lab06", only=STATIC_HISTORY)
+    got = statuses(result)
+    assert got["repo.inicial"] == "failed", result.to_markdown()
+    assert "catalogo:1.1.0" in message(result, "repo.inicial")
+    assert "overlay de dev" in message(result, "repo.inicial")
+    assert {k: v for k, v in got.items() if k != "repo.inicial"} == dict.fromkeys(
+        STATIC_HISTORY[1:], "passed"), result.to_markdown()

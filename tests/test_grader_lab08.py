@@ -237,3 +237,55 @@ def test_p95_that_drops_le_is_caught(tmp_path, p95):
 def test_p95_forms_that_keep_le_pass_the_syntax_check(tmp_path, p95):
     result = _static_queries_check(tmp_path, p95)
     assert result.status == "passed", result.message
+
+
+# --- the alert's for, severity and summary: read from the file, nothing is started -------
+
+def only_labels(tmp_path, rules: str):
+    result = grade(submit_dir(tmp_path, rules=rules), "lab08", only=["alerta.etiquetas"])
+    (check,) = result.checks
+    return check
+
+
+@pytest.mark.parametrize("rules", [SOLVED["ALERTAS_YML"], """\
+groups:
+  - name: otra
+    rules:
+      - record: job:errores:ratio
+        expr: sum(rate(http_requests_total{status=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))
+      - alert: ErroresAltos
+        expr: job:errores:ratio > 0.05
+        for: 3s
+        labels: {severity: critical, equipo: catalogo}
+        annotations: {summary: "Errores 5xx por encima del 5 %"}
+"""], ids=["solucion", "otro_estilo"])
+def test_labelled_alert_passes(tmp_path, rules):
+    check = only_labels(tmp_path, rules)
+    assert check.status == "passed", check.message
+
+
+@pytest.mark.parametrize("old,new,word", [
+    ("        for: 5s\n", "", "un for"),
+    ("severity: critical", "severity: warning", "severity: critical"),
+    ("        annotations:\n", "        annotations_:\n", "summary"),
+], ids=["sin_for", "severidad_warning", "sin_summary"])
+def test_unlabelled_alert_is_caught(tmp_path, old, new, word):
+    assert old in SOLVED["ALERTAS_YML"]
+    check = only_labels(tmp_path, SOLVED["ALERTAS_YML"].replace(old, new, 1))
+    assert check.status == "failed", check
+    assert word in check.message and "CatalogoTasaErroresAlta" in check.message, check.message
+
+
+# Mistake: the probes and Prometheus' own scrapes counted as traffic.
+COUNTS_PROBES = SOLVED["METRICS_PY"].replace(
+    '        excluded_handlers=["^/metrics$", "^/health/"],\n', "")
+
+
+def test_counted_probes_are_caught(engine, tmp_path):
+    assert COUNTS_PROBES != SOLVED["METRICS_PY"]
+    result = grade(submit_dir(tmp_path, metrics=COUNTS_PROBES), "lab08",
+                   only=["metricas.sin_sondas", "metricas.tipos"])
+    got, says = result.statuses(), result.messages()
+    assert got["metricas.sin_sondas"] == "failed", result.to_markdown()
+    assert "/health/live" in says["metricas.sin_sondas"] and "excluded_handlers" in says["metricas.sin_sondas"]
+    assert got["metricas.tipos"] == "passed", says["metricas.tipos"]

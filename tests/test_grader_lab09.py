@@ -145,6 +145,21 @@ def test_missing_content_type_is_caught(tmp_path):
     assert result.score < 0.5 and "error" not in got.values()
 
 
+def test_arrival_time_instead_of_the_lines_own_is_caught(tmp_path):
+    """Without _time_field VictoriaLogs stamps each line when it arrives: the query by
+    time (errores_por_ruta, retention) would judge the wrong moment."""
+    config = SOL.replace("&_time_field=timestamp", "")
+    assert config != SOL
+    result = graded(submit_dir(tmp_path, config=config), "lab09")
+    got, says = result.statuses(), result.messages()
+    assert got["envio.hora"] == "failed", result.to_markdown()
+    assert "_time_field=timestamp" in says["envio.hora"]
+    for ok in ("envio.lineas_completas", "envio.campos", "envio.etiquetas_acotadas",
+               "consultas.peticion"):
+        assert got[ok] == "passed", (ok, says[ok])
+    assert "error" not in got.values()
+
+
 # A valid alternative: one file() source per service, the Elasticsearch bulk API, the
 # probes dropped before parsing, other LogsQL spellings, a retention in weeks.
 ALTERNATIVE = r"""@version: 3.38

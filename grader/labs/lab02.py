@@ -359,20 +359,28 @@ def app_version_matches(ctx):
 
 
 RELEASE_DIR = "publicacion"  # the Git repository the notebook creates in the work dir
+# Conventional Commits: type, optional scope, optional "!", colon, space, description.
+FIX_COMMIT = re.compile(r"^fix(\([^)\n]+\))?!?: \S", re.I)
+NOT_FOUND_TEXT = "No existe ningún artículo con id"  # the 404 message the patch must change
+
+
+def _release_repo(ctx) -> git.Repo:
+    """The notebook's release repository; skipped for a directory (never executed)."""
+    if ctx.execution.status == runner.NOT_EXECUTED:
+        raise NotVerifiable("esta comprobación mira el repositorio Git que crea el cuaderno "
+                            "al ejecutarse, y una entrega de ficheros no se ejecuta.")
+    try:
+        return git.Repo(ctx.workdir / RELEASE_DIR)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise AssertionError(f"No hay repositorio Git en {RELEASE_DIR}/: ejecuta la celda de "
+                             "preparación del cuaderno.") from None
 
 
 @check("git.etiqueta_anotada", points=1)
 def patch_tag_is_annotated(ctx):
     """La etiqueta Git de la versión parche es anotada y apunta al commit que la publica."""
-    if ctx.execution.status == runner.NOT_EXECUTED:
-        raise NotVerifiable("esta comprobación mira el repositorio Git que crea el cuaderno "
-                            "al ejecutarse, y una entrega de ficheros no se ejecuta.")
+    repo = _release_repo(ctx)
     _, patch, _ = releases(ctx)
-    try:
-        repo = git.Repo(ctx.workdir / RELEASE_DIR)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise AssertionError(f"No hay repositorio Git en {RELEASE_DIR}/: ejecuta la celda de "
-                             "preparación del cuaderno.") from None
     names = [t.name for t in repo.tags]
     assert f"v{patch}" in names, (f"No existe la etiqueta Git v{patch} (hay: "
                                   f"{', '.join(names) or 'ninguna'}): crea la de la versión parche.")
@@ -384,3 +392,50 @@ def patch_tag_is_annotated(ctx):
     version = repo.git.show(f"{tag.commit.hexsha}:VERSION").strip()
     assert version == patch, (f"v{patch} apunta a un commit cuyo VERSION dice {version!r}: "
                               "etiqueta el commit que cambia VERSION.")
+
+
+@check("git.commit_fix", points=1)
+def patch_has_fix_commit(ctx):
+    """Entre la versión inicial y el parche hay un commit `fix` (Conventional Commits) que cambia el mensaje del 404 en app/main.py."""
+    repo = _release_repo(ctx)
+    first, patch, _ = releases(ctx)
+    names = {t.name for t in repo.tags}
+    missing = [f"v{v}" for v in (first, patch) if f"v{v}" not in names]
+    assert not missing, (f"No existen las etiquetas Git {', '.join(missing)} (hay: "
+                         f"{', '.join(sorted(names)) or 'ninguna'}).")
+    commits = list(repo.iter_commits(f"v{first}..v{patch}"))
+    fixes = [c for c in commits if FIX_COMMIT.match(c.message)]
+    subjects = "; ".join(f"«{c.summary}»" for c in commits) or "ninguno"
+    assert fixes, (f"Entre v{first} y v{patch} no hay ningún commit de tipo fix (hay: {subjects}). "
+                   "Un parche corrige un fallo: su commit empieza por «fix: …» o «fix(ámbito): …».")
+    touching = [c for c in fixes if "app/main.py" in c.stats.files]
+    assert touching, (f"Los commits fix ({', '.join(c.hexsha[:7] for c in fixes)}) no cambian "
+                      "app/main.py: el commit del arreglo debe llevar el cambio del código.")
+    before = repo.git.show(f"v{first}:app/main.py")
+    after = repo.git.show(f"v{patch}:app/main.py")
+    assert NOT_FOUND_TEXT not in before or NOT_FOUND_TEXT not in after, (
+        f"En v{patch}, app/main.py sigue diciendo «{NOT_FOUND_TEXT} …»: cambia el mensaje del 404.")
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("funcion.invalidas", "funcion.estables"),          # SemVer, optional "v", ValueError
+    "1.2": ("funcion.estables", "funcion.prerelease", "funcion.metadatos",
+            "funcion.etiquetas_docker"),                       # full version, "+" → "_"
+    "1.3": ("funcion.estables", "funcion.prerelease", "funcion.metadatos"),
+    "1.4": ("funcion.estables", "funcion.prerelease"),         # the sha, always
+    "2.1": ("registro.etiquetas",),
+    "2.2": ("registro.oci", "registro.flotantes"),             # one build: one digest, OCI labels
+    "2.3": ("registro.etiquetas", "registro.flotantes"),
+    "2.4": ("registro.etiquetas",),
+    "3.1": ("git.commit_fix",),
+    "3.2": ("registro.etiquetas", "registro.flotantes"),
+    "3.3": ("git.etiqueta_anotada", "imagen.version_alineada"),
+    "3.4": ("registro.flotantes",),
+    "4": ("registro.latest",),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "2.4": "Que publish() lance un error si el registro rechaza un push no se prueba: el "
+           "registro del corrector acepta todo y provocar un rechazo exige otro registro.",
+}

@@ -16,7 +16,7 @@ import httpx
 import yaml
 from docker.errors import APIError, NotFound
 
-from course import compose
+from course import compose, images
 from course.waiting import NotReady, wait_for
 from course import docker as cdocker
 from grader.checks import check
@@ -30,6 +30,7 @@ RELOAD_TIMEOUT_S = 20
 # a SIGKILL anyway, and a slow shutdown is not what this lab grades.
 STOP_TIMEOUT_S = 3
 APP_DIR = Path("service") / "app"
+PINNED_IMAGES = {key: images.CATALOG[key].reference for key in ("postgres", "redis")}
 
 
 @dataclass
@@ -136,7 +137,7 @@ def _wait_ready(ctx, timeout: float = READY_TIMEOUT_S) -> httpx.Response:
 
 @check("compose.valido", points=2, needs=("compose",))
 def valid_file(ctx):
-    """El fichero Compose es válido, sin la clave obsoleta `version` y con api, postgres y redis."""
+    """El fichero Compose es válido, sin la clave obsoleta `version`, con api (construido desde ./service), postgres y redis."""
     raw = yaml.safe_load(_file(ctx).read_text()) or {}
     assert isinstance(raw, dict), "El fichero Compose no es un mapa YAML."
     assert "version" not in raw, ("Quita la clave `version:` del principio: Compose v2 la "
@@ -157,6 +158,28 @@ def init_process(ctx):
         "Añade `init: true` al servicio api: así un init mínimo (tini) es el PID 1, reenvía "
         "SIGTERM a tu proceso y recoge procesos zombis; sin él, un proceso que no gestiona "
         "SIGTERM tarda el periodo de gracia entero en pararse.")
+
+
+@check("compose.imagenes", points=1, needs=("compose",))
+def images_as_asked(ctx):
+    """api se construye siempre (`pull_policy: build`); postgres y redis usan las imágenes fijadas de la tarea."""
+    policy = _service(ctx, "api").get("pull_policy")
+    assert policy == "build", (
+        f"El servicio api tiene pull_policy {policy or 'sin definir'}: pon `pull_policy: build` "
+        "para que Compose construya la imagen desde ./service en vez de buscarla en un registro.")
+    for name, wanted in PINNED_IMAGES.items():
+        image = str(_service(ctx, name).get("image") or "")
+        assert _repository_and_tag(image) == wanted, (
+            f"El servicio {name} usa la imagen «{image or 'ninguna'}»; la tarea pide {wanted} "
+            "(versión completa fijada, nunca latest ni solo la mayor).")
+
+
+def _repository_and_tag(image: str) -> str:
+    """«postgres:15.14-bookworm» also from docker.io/library/… or with an @sha256 digest."""
+    name = image.split("@", 1)[0]
+    for prefix in ("docker.io/", "library/"):
+        name = name.removeprefix(prefix)
+    return name
 
 
 @check("arranque.orden", points=2, needs=("docker", "compose"))
@@ -343,3 +366,25 @@ def _is_within(folder: Path, source: str) -> bool:
         return False
     src, target = Path(source).resolve(), folder.resolve()
     return src == target or src in target.parents or target in src.parents
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("compose.valido",),
+    "1.2": ("compose.valido", "compose.imagenes", "compose.init", "api.dependencias",
+            "puerto.variable"),
+    "1.3": ("recarga.en_caliente",),
+    "1.4": ("compose.imagenes", "api.dependencias", "arranque.orden", "datos.persisten",
+            "volumen.down_v"),
+    "1.5": ("compose.imagenes", "api.dependencias", "arranque.orden"),
+    "1.6": ("arranque.orden",),
+    "1.7": ("volumen.down_v", "datos.persisten"),
+    # Tareas 2-6 run the student's file; the grader repeats each step on it itself.
+    "2": ("compose.valido",),
+    "3": ("arranque.orden",),
+    "4": ("api.dependencias", "datos.persisten"),
+    "5": ("recarga.en_caliente",),
+    "6": ("datos.persisten", "volumen.down_v"),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {}

@@ -32,6 +32,8 @@ PROD = {"replicas": 4, "tag": "1.1.0", "memory": "512Mi", "cpu": "1", "log_level
         "prefix": "prod-"}
 DEV = {"replicas": 1, "tag": "1.0.0", "log_level": "DEBUG", "environment": "development"}
 HEALTH = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live"}
+DEFAULT_CONFIG = {"ENVIRONMENT": "production", "LOG_LEVEL": "INFO"}
+OTHER_RELEASE = "corrector"           # a second release name: names must come from the helper
 RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"},
              "limits": {"cpu": "500m", "memory": "256Mi"}}
 PROD_REQUESTS = {"cpu": "250m", "memory": "256Mi"}
@@ -315,9 +317,48 @@ def config_map_rolls_pods(ctx):
         "renuevan y siguen con el valor viejo: añade una anotación checksum/config.")
 
 
+@check("chart.config_defecto", points=1, needs=("helm",))
+def default_config(ctx):
+    """Sin --set, el ConfigMap lleva ENVIRONMENT=production y LOG_LEVEL=INFO (los de values.yaml)."""
+    data = _one(render(ctx), "ConfigMap").get("data") or {}
+    wrong = {key: data.get(key) for key, value in DEFAULT_CONFIG.items() if data.get(key) != value}
+    assert not wrong, (f"Con los valores por defecto el ConfigMap tiene {wrong}; values.yaml debe "
+                       "pedir config.environment: production y config.logLevel: INFO.")
+
+
+@check("chart.nombres", points=1, needs=("helm",))
+def names_and_labels_from_helpers(ctx):
+    """El Deployment y el ConfigMap se llaman con `catalogo.fullname` y llevan `catalogo.labels`, como el Service dado."""
+    for release in (RELEASE, OTHER_RELEASE):  # another release: a hard-coded name shows up
+        objects = _render_as(ctx, release)
+        service = _one(objects, "Service")
+        name, labels = service["metadata"]["name"], service["metadata"].get("labels") or {}
+        for kind in ("Deployment", "ConfigMap"):
+            meta = _one(objects, kind)["metadata"]
+            assert meta.get("name") == name, (
+                f"Con la release «{release}» el {kind} se llama «{meta.get('name')}» y el Service "
+                f"«{name}»: usa name: {{{{ include \"catalogo.fullname\" . }}}}.")
+            missing = sorted(set(labels.items()) - set((meta.get("labels") or {}).items()))
+            assert not missing, (f"Al {kind} le faltan las etiquetas {dict(missing)}: añade "
+                                 "{{- include \"catalogo.labels\" . | nindent 4 }} en metadata.labels.")
+
+
+def _render_as(ctx, release: str) -> list[dict]:
+    """``helm template`` under another release name (memoized)."""
+    if release == RELEASE:
+        return render(ctx)
+
+    def compute():
+        result = k8s.helm("template", release, str(_chart(ctx)), echo=False, check=False, timeout=60)
+        assert result.returncode == 0, (f"`helm template {release}` no genera los manifiestos:\n"
+                                        f"{result.stderr.strip()[-1500:]}")
+        return k8s.objects(result.stdout)
+    return ctx.memo(f"release:{release}", compute)
+
+
 @check("chart.fallo", points=1, needs=("helm",))
 def fault_value_reaches_container(ctx):
-    """fault.readinessFail=true pone FAULT_READINESS_FAIL=true como variable literal del contenedor."""
+    """FAULT_READINESS_FAIL es una variable literal del contenedor: false por defecto, true con fault.readinessFail=true."""
     def literal(objects):
         for item in _container(objects).get("env") or []:
             if item.get("name") == "FAULT_READINESS_FAIL":
@@ -494,6 +535,25 @@ def _differences(a, b, path="") -> list[str]:
     return [] if a == b else [path or "(raíz)"]
 
 
+@check("kustomize.fusion", points=1, needs=("kubectl",))
+def overlays_merge_the_base_config(ctx):
+    """dev y prod fusionan su ConfigMap con el de la base (`behavior: merge`): el resto de claves de la base sigue igual."""
+    base = ctx.workdir / "kustomize" / "base"
+    done = k8s.kubectl("kustomize", str(base), echo=False, check=False, timeout=60)
+    assert done.returncode == 0, (f"`kubectl kustomize` no genera la base:\n"
+                                  f"{done.stderr.strip()[-1500:]}")
+    base_data = _one(k8s.objects(done.stdout), "ConfigMap", "La base").get("data") or {}
+    for overlay, changed in (("dev", {"ENVIRONMENT": DEV["environment"], "LOG_LEVEL": DEV["log_level"]}),
+                             ("prod", {"LOG_LEVEL": PROD["log_level"]})):
+        objects = kustomize(ctx, overlay)
+        name, _ = _kconfig(objects, _kdeployment(objects))
+        data = next(o for o in objects if o["metadata"]["name"] == name).get("data") or {}
+        lost = sorted(k for k, v in base_data.items() if k not in changed and data.get(k) != v)
+        assert not lost, (f"El ConfigMap de {overlay} pierde o cambia {', '.join(lost)} de la base: "
+                          "genera el ConfigMap con behavior: merge (replace lo sustituye entero) y "
+                          "cambia solo lo que pide la tarea.")
+
+
 @check("kustomize.servidor", points=2, needs=("cluster", "kubectl"))
 def prod_overlay_applies_server_side(ctx):
     """El API server acepta el overlay prod con server-side apply y su Deployment queda disponible."""
@@ -514,3 +574,35 @@ def prod_overlay_applies_server_side(ctx):
                            namespace=ns, echo=False, check=False, timeout=120)
     assert done.returncode == 0, (f"El Deployment {name} no llega a estar disponible:\n"
                                   f"{(done.stdout + done.stderr).strip()[-800:]}")
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("chart.parametros",),                              # replicaCount: 2
+    "1.2": ("chart.parametros",),                              # image.*
+    "1.3": ("chart.config_defecto", "chart.configuracion"),
+    "1.4": ("chart.fallo",),
+    "1.5": ("chart.recursos",),
+    "2.1": ("chart.nombres", "chart.parametros"),
+    "2.2": ("chart.selector",),
+    "2.3": ("chart.estrategia", "cluster.rollback"),
+    "2.4": ("chart.parametros", "chart.selector", "chart.sondas"),  # port "http" = 8000
+    "2.5": ("chart.sondas", "contenedor.sondas"),
+    "2.6": ("chart.recursos",),
+    "2.7": ("chart.seguridad", "contenedor.sondas"),
+    "2.8": ("chart.configuracion", "chart.fallo"),
+    "2.9": ("chart.configuracion", "cluster.instalar"),
+    "3": ("chart.nombres", "chart.configuracion", "chart.valido"),
+    "4": ("chart.lint", "chart.valido"),
+    # Tarea 5: the grader installs, upgrades, breaks and rolls back the chart itself.
+    "5.1": ("cluster.instalar",),
+    "5.2": ("cluster.instalar",),
+    "5.3": ("cluster.rollback",),
+    "5.4": ("cluster.rollback",),
+    "5.5": ("cluster.rollback",),
+    "6.1": ("kustomize.dev", "kustomize.fusion"),
+    "6.2": ("kustomize.prod", "kustomize.fusion", "kustomize.diferencias"),
+    "7": ("kustomize.diferencias", "kustomize.servidor"),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {}

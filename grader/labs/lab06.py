@@ -36,6 +36,7 @@ EXPECTED = {
     "dev": {"replicas": 1, "tag": "1.1.0", "config": {"ENVIRONMENT": "development", "LOG_LEVEL": "DEBUG"}},
     "prod": {"replicas": 3, "tag": "1.1.0", "config": {"ENVIRONMENT": "production", "LOG_LEVEL": "INFO"}},
 }
+INITIAL_TAG = "1.0.0"                  # what both overlays deploy when they are created
 INTERVAL_S = 1.0                      # the grader's controller: one pass per second
 CONVERGE_S = 45                       # every wait on the cluster is bounded by this
 PASSES = 4                            # ...and a change must show within this many passes
@@ -430,6 +431,22 @@ def environments_are_as_asked(ctx):
                            "(behavior: merge sobre el de la base).")
 
 
+@check("repo.inicial", points=1, needs=("git", "kubectl"))
+def overlays_start_at_the_first_release(ctx):
+    """Cada overlay nace (su primer commit en main) con catalogo:1.0.0: dev con 1 réplica y prod con 3."""
+    for environment, replicas in (("dev", 1), ("prod", 3)):
+        path = f"{envrepo.APP_DIR}/overlays/{environment}/kustomization.yaml"
+        first = _log(ctx, "log", "--first-parent", "--reverse", "--format=%H", "main", "--", path).split()
+        assert first, f"Ningún commit de main crea {path}."
+        objects = render(ctx, environment, first[0])
+        tag = _image_tag(objects, environment)
+        got = _deployment(objects, environment)["spec"].get("replicas")
+        assert (tag, got) == (INITIAL_TAG, replicas), (
+            f"Cuando se crea el overlay de {environment} ({first[0][:7]}) despliega {got} réplica(s) "
+            f"de catalogo:{tag}; la tarea 1 lo pide con {replicas} de catalogo:{INITIAL_TAG} (la "
+            "1.1.0 llega después, publicada en dev y promocionada a prod).")
+
+
 @check("git.promocion", points=2, needs=("git", "kubectl"))
 def promotion_is_a_merge(ctx):
     """La promoción a prod es un commit de merge en main que solo cambia el overlay de prod, después de publicar 1.1.0 en dev."""
@@ -617,3 +634,20 @@ def broken_commit_changes_nothing(ctx):
         "tarea 5 pide un commit que el servidor rechace (p. ej. un puerto que sea un texto).")
     assert _get(scenario, dest, "deployment", "catalogo", jsonpath="{.metadata.generation}") == before, \
         "El Deployment cambió con el commit roto: no debía aplicarse nada de él."
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("repo.estructura", "repo.inicial", "repo.entornos"),  # dev overlay
+    "1.2": ("repo.estructura", "repo.inicial", "repo.entornos"),  # prod overlay
+    "2.1": ("aplicacion.politica", "aplicacion.valida", "cluster.converge"),
+    "2.2": ("aplicacion.politica", "aplicacion.valida"),
+    "2.3": ("aplicacion.politica", "cluster.deriva", "cluster.poda"),
+    "3.1": ("funciones.deriva", "cluster.deriva", "cluster.converge"),
+    "3.2": ("funciones.poda", "cluster.poda"),
+    "4.1": ("git.promocion", "repo.entornos"),
+    "4.2": ("git.promocion",),
+    "5": ("git.revert", "cluster.commit_roto"),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {}

@@ -470,6 +470,37 @@ def alert_rules_valid(ctx):
     assert alerts, "Las reglas son válidas pero ninguna es de alerta (falta «alert:»)."
 
 
+@check("alerta.etiquetas", points=1)
+def alert_is_labelled(ctx):
+    """La alerta lleva un `for`, la etiqueta `severity: critical` y una anotación `summary`."""
+    rules = [rule for text in _rule_files(ctx).values()
+             for group in (_yaml_or_none(text) or {}).get("groups") or []
+             for rule in group.get("rules") or [] if isinstance(rule, dict) and rule.get("alert")]
+    assert rules, f"No hay ninguna regla de alerta en {PROM_DIR}/ (ver alerta.valida)."
+    problems = {}
+    for rule in rules:
+        missing = []
+        if not str(rule.get("for") or "").strip():
+            missing.append("un for (p. ej. for: 5s): sin él salta con el primer pico")
+        if str((rule.get("labels") or {}).get("severity", "")).strip() != "critical":
+            missing.append("la etiqueta severity: critical (Alertmanager enruta por ella)")
+        if not str((rule.get("annotations") or {}).get("summary") or "").strip():
+            missing.append("la anotación summary (lo que lee quien recibe el aviso)")
+        if not missing:
+            return
+        problems[rule["alert"]] = missing
+    raise AssertionError("; ".join(f"A la alerta {name} le falta {', '.join(missing)}"
+                                   for name, missing in problems.items()) + ".")
+
+
+def _yaml_or_none(text: str):
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None  # alerta.valida reports the file
+    return data if isinstance(data, dict) else None
+
+
 def _traffic_with_alerts(ctx):
     """The traffic phases, once the student's rules are valid and Prometheus loaded an alert."""
     broken = [name for name, (code, _) in _rules_check(ctx).items() if code != 0]
@@ -542,6 +573,24 @@ def metric_types(ctx):
                           "metrics.default(..., registry=tu_registro).")
 
 
+@check("metricas.sin_sondas", points=1, needs=("prometheus",))
+def probes_not_counted(ctx):
+    """http_requests_total no cuenta las peticiones a /metrics ni a /health/…."""
+    base = _services(ctx)["catalogo-1"]
+    with httpx.Client(base_url=base, timeout=10, trust_env=False) as http:
+        for path in ("/health/live", "/health/ready", "/metrics", "/items"):
+            http.get(path)
+    family = _families(_metrics_text(ctx)).get("http_requests")
+    assert family is not None, "/metrics no expone http_requests_total (ver metricas.tipos)."
+    counted = sorted({s.labels.get("handler", "") for s in family.samples
+                      if s.labels.get("handler", "") == "/metrics"
+                      or s.labels.get("handler", "").startswith("/health")})
+    assert not counted, (
+        f"http_requests_total cuenta {', '.join(counted)}: las sondas y el propio raspado de "
+        "Prometheus inflan el tráfico y diluyen el ratio de errores. Exclúyelos con "
+        'excluded_handlers=["^/metrics$", "^/health/"].')
+
+
 @check("metricas.negocio", points=2, needs=("prometheus",))
 def business_metrics(ctx):
     """Las métricas de negocio cuentan lo que pasa: artículos creados y consultas por resultado."""
@@ -598,3 +647,26 @@ def bounded_labels(ctx):
     crowded = {name: len(f.samples) for name, f in families.items()
                if len(f.samples) > MAX_SERIES_PER_FAMILY}
     assert not crowded, f"Demasiadas series por métrica: {crowded}."
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("metricas.tipos", "metricas.negocio"),             # own registry, counter, gauge
+    "1.2": ("metricas.tipos", "metricas.sin_sondas",
+            "metricas.etiquetas_acotadas"),                    # instrumentator options, buckets
+    "1.3": ("metricas.tipos", "metricas.negocio", "metricas.etiquetas_acotadas"),
+    "1.4": ("metricas.tipos",),                                # default metrics on the own registry
+    "1.5": ("metricas.etiquetas_acotadas",),
+    "2.1": ("scrape.config_valida",),
+    "2.2": ("alerta.dispara",),                                # Prometheus loads the rules file
+    "2.3": ("scrape.config_valida", "scrape.objetivos_up"),
+    "3": ("alerta.valida", "alerta.etiquetas", "alerta.dispara", "alerta.umbral"),
+    "4.1": ("promql.sintaxis", "promql.ratio_errores"),
+    "4.2": ("promql.sintaxis", "promql.p95"),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "1.2": "No se exige should_group_status_codes=False: tests/test_grader_lab08.py acepta a "
+           "propósito códigos agrupados («5xx» también casa con status=~\"5..\"); si la tarea "
+           "lo pide, falta decidir si es error.",
+}

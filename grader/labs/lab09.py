@@ -15,13 +15,14 @@ import re
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import yaml
 
 from course import logstore, logsynth, processes
-from grader.checks import check
+from grader.checks import Blocked, check
 
 LOGS_DIR = "logs"
 CONFIG = "syslog-ng.conf"
@@ -41,6 +42,9 @@ BURST_S = 15
 STALL_S = 3                             # the store is stopped this long during the burst
 RETENTION_MIN_S, RETENTION_MAX_S = 24 * 3600, 366 * 24 * 3600
 DURATION = re.compile(r"^(\d+)([hdwy])$")
+RFC3339 = re.compile(r"(?P<whole>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?P<fraction>\.\d+)?"
+                     r"(?P<zone>Z|z|[+-]\d\d:\d\d)$")
+TIME_TOLERANCE_S = 0.001                # a stored _time equal to the line's own timestamp
 UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 
@@ -248,6 +252,34 @@ def lines_are_parsed(ctx):
                          "prefijo del json-parser y el --rekey/--shift de format-json.")
 
 
+@check("envio.hora", points=1, needs=("logs",))
+def time_comes_from_the_line(ctx):
+    """La hora de cada línea en el almacén (`_time`) es su campo `timestamp`, no la de llegada."""
+    traffic = _traffic(ctx)
+    rid = traffic.ids[4]
+    needle = f'"request_id": "{rid}"'
+    written = sorted(_instant(json.loads(line)["timestamp"]) for alias in ALIASES
+                     for line in _pipeline(ctx).log_lines(alias)
+                     if needle in line and "/health" not in line)
+    stored = sorted(_instant(row["_time"]) for row in _by_id(ctx, rid) if row.get("_time"))
+    if not written or len(stored) != len(written):
+        raise Blocked(f"Bloqueada: no llegan las {len(written)} líneas de {rid} (el motivo está "
+                      "en envio.lineas_completas).")
+    worst = max(abs(a - b) for a, b in zip(written, stored))
+    assert worst <= TIME_TOLERANCE_S, (
+        f"La hora que guarda el almacén para las líneas de {rid} se aleja hasta {worst * 1000:.0f} "
+        "ms de su campo timestamp: es la hora de llegada, no la del suceso. Dile a VictoriaLogs "
+        "qué campo es la hora (_time_field=timestamp).")
+
+
+def _instant(text: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time with any number of decimals."""
+    match = RFC3339.match(text.strip())
+    assert match, f"Hora que no entiendo: {text!r}."
+    zone = "+00:00" if match["zone"] in ("Z", "z") else match["zone"]
+    return datetime.fromisoformat(match["whole"] + zone).timestamp() + float("0" + (match["fraction"] or ""))
+
+
 @check("envio.etiquetas_acotadas", points=2, needs=("logs",))
 def labels_are_bounded(ctx):
     """Los flujos (etiquetas) son pocos y acotados: `service` sí, request_id o client_ip nunca."""
@@ -375,3 +407,26 @@ def burst_arrives_complete(ctx):
         f"{BURST_S} s. Cuando la cola del destino se llena, syslog-ng descarta lo que no cabe: pon "
         "flags(flow-control) en el log (y una ventana de lectura grande en la fuente: "
         "log-iw-size(20000)).")
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("envio.config_valida", "envio.lineas_completas"),  # both *.log files, no-parse
+    "1.2": ("envio.campos",),
+    "1.3": ("envio.descarta_ruido",),
+    "1.4": ("envio.no_json", "envio.sin_secretos"),
+    "1.5": ("envio.config_valida", "envio.campos", "envio.hora", "envio.etiquetas_acotadas"),
+    "1.6": ("envio.lineas_completas",),                        # without it nothing is stored
+    "1.7": ("envio.rafaga",),
+    "1.8": (),
+    "2.1": ("consultas.peticion",),
+    "2.2": ("consultas.errores_por_ruta",),
+    "3": ("retencion.configurada",),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "2.1": "El orden por tiempo de la consulta peticion no se comprueba (sí que devuelva "
+           "exactamente las líneas de la petición en los dos servicios).",
+    "1.8": "time-reopen no se prueba: haría falta parar el almacén (no solo congelarlo, como hace "
+           "envio.rafaga), arrancarlo de nuevo en el mismo puerto y medir cuándo llegan las líneas.",
+}
