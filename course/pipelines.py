@@ -17,6 +17,7 @@ images they build are tagged with the run's registry host (a free port per run),
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -319,6 +320,33 @@ def run_gitlab(work: WorkRepo, *, tag: str | None = None, branch: str = "main",
 def artifacts_dir(work: WorkRepo) -> Path:
     """Where ``run_gitlab`` left the jobs' artifacts (one folder per job)."""
     return work.path / ".gitlab-ci-local" / "artifacts"
+
+
+# --- deploying to the course's cluster ------------------------------------------------------
+
+def kubeconfig_secret(cluster) -> str:
+    """The cluster's kubeconfig as a CI secret: self-contained (certificates inlined,
+    ``--flatten``), one context (``--minify``) and base64 on one line, the way teams store
+    it in a GitHub secret or a masked GitLab variable (``KUBECONFIG_DATA``)."""
+    text = cluster.kubectl("config", "view", "--flatten", "--minify", echo=False,
+                           timeout=30).stdout
+    return base64.b64encode(text.encode()).decode()
+
+
+def deployments(cluster, namespace: str) -> list[dict]:
+    """The Deployments in ``namespace``: name, images, desired and ready replicas."""
+    out = cluster.kubectl("get", "deployments", "-o", "json", namespace=namespace,
+                          echo=False, timeout=30).stdout
+    found = []
+    for item in json.loads(out).get("items", []):
+        spec, status = item.get("spec", {}), item.get("status", {})
+        containers = spec.get("template", {}).get("spec", {}).get("containers", [])
+        found.append({"name": item["metadata"]["name"],
+                      "images": [c.get("image", "") for c in containers],
+                      "replicas": spec.get("replicas", 0),
+                      "ready": status.get("readyReplicas", 0) or 0,
+                      "updated": status.get("updatedReplicas", 0) or 0})
+    return found
 
 
 # --- validation ------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ LAB = REPO_ROOT / "labs" / "lab05_ci_cd.ipynb"
 GITHUB = (REPO_ROOT / "deploy" / "cicd" / "github-ci.yml").read_text()
 GITLAB = (REPO_ROOT / "deploy" / "cicd" / "gitlab-ci.yml").read_text()
 RUNNING = ["github.publica", "gitlab.publica", "github.test_para", "gitlab.test_para",
-           "github.cache", "secretos.fugas", "despliegue.reglas", "gitlab.artefactos"]
+           "github.cache", "secretos.fugas", "despliegue.reglas", "gitlab.artefactos",
+           "tests.matriz", "github.junit", "despliegue.cluster"]
 
 
 def replaced(text: str, *pairs: tuple[str, str]) -> str:
@@ -52,7 +53,7 @@ def assert_leaves_nothing(result) -> None:
 
 
 @pytest.fixture(scope="module")
-def runners(docker_client):
+def runners(docker_client, k8s_cluster):
     missing = env.missing("act", "gitlabci", "actionlint")
     if missing:
         pytest.skip(env.explain_missing(missing))
@@ -72,7 +73,7 @@ def test_solution_files_are_the_reference_pipelines():
 
 def test_solution_scores_everything(runners):
     result = grade(SOLUTION)
-    assert_full_marks(result, "lab05", 8)
+    assert_full_marks(result, "lab05", 12)
     assert_leaves_nothing(result)
 
 
@@ -132,6 +133,35 @@ def test_typical_mistakes_fail_their_checks(runners, tmp_path):
     assert_leaves_nothing(result)
 
 
+def test_matrix_junit_environment_and_cluster_mistakes(runners, tmp_path):
+    """GitHub: pytest without --junitxml, deploy without environment and rendering only
+    (never applying to the cluster). GitLab: no matrix and no reports:junit. Only the
+    checks concerned run (plus publishing, to show the pipelines still work)."""
+    github = replaced(
+        GITHUB,
+        (' --junitxml="reports/pytest-${{ matrix.suite }}.xml"', ""),
+        ("    environment: production\n", ""),
+        ('if [ -z "$KUBECONFIG_DATA" ]; then', "if true; then"))
+    gitlab = replaced(
+        GITLAB,
+        ("  parallel:\n    matrix:\n      - SUITE: [api, infra]\n", ""),
+        ("    reports:\n      junit: reports/pytest-*.xml\n", ""))
+    only = ["tests.matriz", "github.junit", "despliegue.entorno", "despliegue.cluster",
+            "gitlab.artefactos", "github.publica", "gitlab.publica"]
+    result = grade(submit(tmp_path, github, gitlab), "lab05", only=only)
+    state, text = result.statuses(), result.messages()
+    assert list(state) == only
+    assert state["tests.matriz"] == "failed" and "En gitlab" in text["tests.matriz"]
+    assert "parallel: matrix" in text["tests.matriz"]
+    assert state["github.junit"] == "failed" and "--junitxml" in text["github.junit"]
+    assert state["despliegue.entorno"] == "failed" and "github" in text["despliegue.entorno"]
+    assert state["despliegue.cluster"] == "failed"
+    assert "En github" in text["despliegue.cluster"] and "KUBECONFIG_DATA" in text["despliegue.cluster"]
+    assert state["gitlab.artefactos"] == "failed" and "reports: junit" in text["gitlab.artefactos"]
+    assert state["github.publica"] == state["gitlab.publica"] == "passed", text
+    assert_leaves_nothing(result)
+
+
 ALT_GITHUB = """\
 name: integracion
 on:
@@ -150,9 +180,14 @@ jobs:
   test:
     needs: [lint]
     runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        include:
+          - {part: rutas, files: "tests/test_routes.py tests/test_health.py tests/test_config.py"}
+          - {part: resto, files: "tests/test_faults.py tests/test_middleware.py tests/test_redis.py"}
     steps:
       - uses: actions/checkout@v4
-      - run: python -m pytest -q -x -p no:cacheprovider tests
+      - run: python -m pytest -q -x -p no:cacheprovider --junit-xml="junit-${{ matrix.part }}.xml" ${{ matrix.files }}
   build:
     needs: [test]
     if: ${{ github.event_name != 'pull_request' }}
@@ -198,9 +233,21 @@ jobs:
     if: github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/')
     environment: {name: produccion}
     runs-on: ubuntu-latest
+    env:
+      KUBE_B64: ${{ secrets.KUBECONFIG_DATA }}
+      NS: ${{ vars.KUBE_NAMESPACE }}
     steps:
       - uses: actions/checkout@v4
-      - run: helm template catalogo chart --set image.tag="${{ needs.build.outputs.version }}" > /dev/null
+      - run: |
+          helm template catalogo chart --set image.repository="${{ vars.REGISTRY }}/catalogo" \\
+            --set image.tag="${{ needs.build.outputs.version }}" > all.yaml
+          if [ -n "$KUBE_B64" ]; then
+            echo "$KUBE_B64" | base64 --decode > "$RUNNER_TEMP/kc"
+            kubectl --kubeconfig "$RUNNER_TEMP/kc" apply -n "$NS" -f all.yaml
+            kubectl --kubeconfig "$RUNNER_TEMP/kc" wait --for=condition=Available deployment --all \\
+              -n "$NS" --timeout=90s
+            rm "$RUNNER_TEMP/kc"
+          fi
 """
 
 ALT_GITLAB = """\
@@ -242,16 +289,29 @@ build:
         done
       fi
 deploy:
-  extends: .solo_entregas
   stage: despliegue
   environment: produccion
-  script: [helm template catalogo chart > /dev/null]
+  rules:
+    - if: $CI_COMMIT_TAG
+      when: manual
+    - if: $CI_COMMIT_BRANCH == "main"
+  script:
+    - VERSION="${CI_COMMIT_TAG:-v0.0.0-main}"; VERSION="${VERSION#v}"
+    - helm template catalogo chart --set image.repository="$REGISTRY/catalogo" --set image.tag="$VERSION" > all.yaml
+    - |
+      if [ -n "$KUBECONFIG_DATA" ]; then
+        echo "$KUBECONFIG_DATA" | base64 -d > kc.yaml
+        kubectl --kubeconfig kc.yaml apply -n "$KUBE_NAMESPACE" -f all.yaml
+        kubectl --kubeconfig kc.yaml wait --for=condition=Available deployment --all -n "$KUBE_NAMESPACE" --timeout=90s
+        rm kc.yaml
+      fi
 """
 
 
 def test_valid_alternative_scores_everything(runners, tmp_path):
-    """No matrix, tags computed in Python or with cut, docker tag instead of several -t,
-    full sha tags, extends and other stage names: still 100 %."""
+    """Tags computed in Python or with cut, docker tag instead of several -t, full sha
+    tags, extends and other stage names, a plain junit.xml, and a deploy that applies the
+    rendered chart with kubectl and waits with kubectl wait: still 100 %."""
     result = grade(submit(tmp_path, ALT_GITHUB, ALT_GITLAB), "lab05")
     assert result.score == 1.0, result.to_markdown()
     assert_leaves_nothing(result)
