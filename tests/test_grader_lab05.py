@@ -2,13 +2,15 @@
 and score 100 %; the untouched lab fails cleanly; typical mistakes fail their own check
 with a Spanish message; a different but valid pair of pipelines scores 100 %; a hanging
 workflow is stopped; nothing is left behind."""
+import base64
 import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
-from course import REPO_ROOT, env, images, k8s
+from course import REPO_ROOT, env, images, k8s, pipelines
 from course import docker as cdocker
 from grader.grade import grade
 from grader.labs import lab05
@@ -153,6 +155,35 @@ def test_typical_mistakes_fail_their_checks(runners, tmp_path):
                     "github.test_para", "secretos.ficheros"):
         assert state[passing] == "passed", (passing, text[passing])
     assert_leaves_nothing(result)
+
+
+class RecordedFacts:
+    """A grading context whose pipeline runs are already recorded (no runner needed)."""
+
+    def __init__(self, facts_by_kind: dict):
+        self.facts_by_kind = facts_by_kind
+
+    def memo(self, key, compute):
+        return self.facts_by_kind[key]
+
+
+def test_kubeconfig_in_an_artifact_is_a_leak():
+    """The deploy's kubeconfig secret, or the client key inside it, copied into an artifact
+    or printed fails secretos.fugas (on recorded facts: no pipeline run, no CI time)."""
+    kubeconfig = yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "users": [
+        {"name": "ci", "user": {"client-key-data": "Q0xBVkUtUFJJVkFEQQ=="}}]})
+    encoded = base64.b64encode(kubeconfig.encode()).decode()
+    clean = pipelines.PipelineRun("act", 0, 1.0, "Login Succeeded", {})
+    facts = {"secret": "t15-secreto", "after_tag": {"config": "{}"}, "tag": clean,
+             "artifacts": {"deployment/version.txt": "1.4.2"},
+             "kube_secrets": lab05._kube_secrets(encoded)}
+    lab05.secret_not_leaked(RecordedFacts({"github": facts, "gitlab": facts}))  # clean: passes
+    copied = {**facts, "artifacts": {"deployment/kubeconfig": kubeconfig}}
+    with pytest.raises(AssertionError, match=r"KUBECONFIG_DATA.*deployment/kubeconfig.*gitlab"):
+        lab05.secret_not_leaked(RecordedFacts({"github": facts, "gitlab": copied}))
+    printed = {**facts, "tag": pipelines.PipelineRun("act", 0, 1.0, "Login Succeeded\n" + encoded, {})}
+    with pytest.raises(AssertionError, match=r"el log.*github"):
+        lab05.secret_not_leaked(RecordedFacts({"github": printed, "gitlab": facts}))
 
 
 ALT_GITHUB = """\

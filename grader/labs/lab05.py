@@ -16,6 +16,7 @@ notebook prints.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -157,7 +158,7 @@ def _scenarios(ctx, kind: str) -> dict:
             variables["KUBE_NAMESPACE"] = namespace
         work = pipelines.new_repo(ctx.run_id, **{kind: text})
         facts = {"secret": secret, "sha": work.sha, "host": host, "namespace": namespace,
-                 "deployed": None}
+                 "deployed": None, "kube_secrets": _kube_secrets(secret_values.get(KUBE_SECRET))}
         try:
             work.tag(RELEASE)
             runner = pipelines.run_act if kind == "github" else pipelines.run_gitlab
@@ -205,6 +206,19 @@ def _deploy_target(ctx, kind: str) -> tuple[k8s.Cluster | None, str | None]:
         return cluster, cluster.namespace(ctx.run_id, f"ci-{kind}")
     except k8s.CommandFailed:
         return None, None
+
+
+def _kube_secrets(encoded: str | None) -> list[str]:
+    """What must never show up from the kubeconfig secret: the secret itself and the
+    credentials inside it (client key, token)."""
+    if not encoded:
+        return []
+    doc = yaml.safe_load(base64.b64decode(encoded)) or {}
+    found = [encoded]
+    for user in doc.get("users") or []:
+        data = user.get("user") or {}
+        found += [data[k] for k in ("client-key-data", "token") if data.get(k)]
+    return found
 
 
 def _artifact_texts(folder: Path) -> dict[str, str]:
@@ -300,7 +314,7 @@ def github_reuses_cache(ctx):
 
 @check("secretos.fugas", points=2, needs=("docker", "act", "gitlabci"))
 def secret_not_leaked(ctx):
-    """El secreto se usa (docker login) y su valor no aparece en la imagen, los artefactos ni los logs."""
+    """El secreto se usa (docker login) y ni él ni el kubeconfig del despliegue aparecen en la imagen, los artefactos o los logs."""
     for kind in ("github", "gitlab"):
         facts = _scenarios(ctx, kind)
         run, secret = facts["tag"], facts["secret"]
@@ -315,6 +329,12 @@ def secret_not_leaked(ctx):
             "(historia, ENV o etiquetas): nunca lo pases como --build-arg ni --label.")
         leaked = [name for name, text in facts.get("artifacts", {}).items() if secret in text]
         assert not leaked, f"El valor de {SECRET_NAME} está en los artefactos {leaked}."
+        for value in facts["kube_secrets"]:
+            where = [name for name, text in facts.get("artifacts", {}).items() if value in text]
+            where += ["el log"] if value in run.log else []
+            assert not where, (f"El kubeconfig de {KUBE_SECRET} (o su clave) está en {where} "
+                               f"({kind}): escríbelo en un fichero temporal fuera de los "
+                               "artefactos, no lo imprimas y bórralo al terminar.")
         assert secret not in run.log, (f"El valor de {SECRET_NAME} aparece en el log de {kind}: "
                                        "no lo imprimas (echo) ni lo pongas en la línea de órdenes.")
 
