@@ -238,8 +238,10 @@ def run_act(work: WorkRepo, *, event: str = "push", ref: str = "refs/heads/main"
         (private / "secrets.env").write_text(
             "".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
         (private / "cache").mkdir()
+        # --rm: a job in a container (`container:`, with `services:`) that fails leaves no
+        # containers, network or volumes behind (act removes them itself on success).
         cmd = [exe, event, "-W", workflow, "-P", RUNNER_LABEL, "--pull=false",
-               "--no-cache-server", "--json", "-e", str(private / "event.json"),
+               "--no-cache-server", "--rm", "--json", "-e", str(private / "event.json"),
                "--secret-file", str(private / "secrets.env")]
         for key, value in (variables or {}).items():
             cmd += ["--var", f"{key}={value}"]
@@ -396,6 +398,18 @@ def actionlint(path: Path) -> list[str]:
 
 
 # --- cleanup -----------------------------------------------------------------------------------
+
+def remove_act_toolcache() -> bool:
+    """act mounts a volume ``act-toolcache`` in every job that runs in a container and never
+    removes it; remove it unless a running job still uses it (then Docker refuses)."""
+    from docker.errors import DockerException
+
+    try:
+        cdocker.client().volumes.get("act-toolcache").remove()
+        return True
+    except DockerException:  # absent, or in use by a job running right now
+        return False
+
 
 def remove_images(registry_host: str) -> int:
     """Remove every local image tagged for this run's registry (``host:port/…``)."""

@@ -84,6 +84,8 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
         assert "act falló" in text and "Etiquetas nuevas en el registro: ninguna" in text
         # The deploy job applied the release to the cluster and its rollout finished.
         assert "Rollout terminado:" in text and "contenedor del servicio redis: ''" in text
+        # Services of a job in a container: PostgreSQL and Redis reached by their names.
+        assert "postgres: PostgreSQL 15" in text and "redis: +PONG" in text
     if not engine and notebook.stem.startswith("05_") and env.has("act") and env.has("gitlabci"):
         # 15.5 without Docker: the pull/merge request pipelines (lint, tests) still run.
         assert "act terminó bien" in text and "gitlab-ci-local terminó bien" in text
