@@ -358,7 +358,7 @@ def deploy_only_on_tags_and_main(ctx):
 
 @check("gitlab.artefactos", points=1, needs=("docker", "gitlabci"))
 def gitlab_junit_artifacts(ctx):
-    """Los tests de GitLab dejan como artefacto un informe JUnit sin fallos."""
+    """El job test de GitLab declara artifacts:reports:junit y deja como artefacto un informe JUnit sin fallos."""
     doc = yaml.safe_load(_text(ctx, GITLAB))
     declared = [name for name, job in doc.items() if name.split(":")[0] == "test"
                 and isinstance(job, dict)
