@@ -1,6 +1,8 @@
 """Time one run of the service's pipeline (deploy/cicd) with act and with gitlab-ci-local:
 first run with a cold image build, then a second run (push to main) that reuses the layer
-cache, and a pull/merge request (lint and tests only).
+cache, and a pull/merge request (lint and tests only). With a cluster (kind or the local
+control plane, e.g. after `curso cluster crear`), the deploy jobs really apply the release to a
+namespace of the run (KUBECONFIG_DATA); without one they only render the chart.
 
 Run: .venv/bin/python bench/pipelines.py   (needs Docker, act and gitlab-ci-local; ~2 min)
 The first run of each tool is made cold by a line that only that run's Dockerfile has, so
@@ -9,7 +11,7 @@ the dependency layers are rebuilt (pip install inside the build). One run: noisy
 from __future__ import annotations
 
 from results_io import show_and_save  # sibling module (run as a script)
-from course import images, pipelines
+from course import images, k8s, pipelines
 from course import docker as cdocker
 from course import registry as creg
 
@@ -32,6 +34,11 @@ def main() -> dict:
         host = creg.start(run, suffix="registro-bench").host
         variables = {"REGISTRY": host, "PYTHON_IMAGE": images.ensure("python-slim")}
         secrets = {"REGISTRY_PASSWORD": "bench-" + run}
+        cluster = k8s.find()
+        if cluster is not None:
+            secrets["KUBECONFIG_DATA"] = pipelines.kubeconfig_secret(cluster)
+            variables["KUBE_NAMESPACE"] = cluster.namespace(run, "bench")
+        results["deploy"] = f"al clúster ({cluster.summary()})" if cluster else "solo helm template"
         work = pipelines.new_repo(run, github=(SOURCES / "github-ci.yml").read_text(),
                                   gitlab=(SOURCES / "gitlab-ci.yml").read_text())
         try:
@@ -61,6 +68,7 @@ def main() -> dict:
                 results[f"{tool}_cached_over_first"] = second.seconds / first.seconds
         finally:
             pipelines.cleanup(run, registry_host=host)
+            k8s.cleanup(run)
     show_and_save("Pipeline del servicio: act y gitlab-ci-local (una sola ejecución)", "pipelines",
                   results)
     return results

@@ -17,6 +17,7 @@ images they build are tagged with the run's registry host (a free port per run),
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -223,8 +224,10 @@ def run_act(work: WorkRepo, *, event: str = "push", ref: str = "refs/heads/main"
         (private / "secrets.env").write_text(
             "".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
         (private / "cache").mkdir()
+        # --rm: a job in a container (`container:`, with `services:`) that fails leaves no
+        # containers, network or volumes behind (act removes them itself on success).
         cmd = [exe, event, "-W", workflow, "-P", RUNNER_LABEL, "--pull=false",
-               "--no-cache-server", "--json", "-e", str(private / "event.json"),
+               "--no-cache-server", "--rm", "--json", "-e", str(private / "event.json"),
                "--secret-file", str(private / "secrets.env")]
         for key, value in (variables or {}).items():
             cmd += ["--var", f"{key}={value}"]
@@ -307,6 +310,33 @@ def artifacts_dir(work: WorkRepo) -> Path:
     return work.path / ".gitlab-ci-local" / "artifacts"
 
 
+# --- deploying to the course's cluster ------------------------------------------------------
+
+def kubeconfig_secret(cluster) -> str:
+    """The cluster's kubeconfig as a CI secret: self-contained (certificates inlined,
+    ``--flatten``), one context (``--minify``) and base64 on one line, the way teams store
+    it in a GitHub secret or a masked GitLab variable (``KUBECONFIG_DATA``)."""
+    text = cluster.kubectl("config", "view", "--flatten", "--minify", echo=False,
+                           timeout=30).stdout
+    return base64.b64encode(text.encode()).decode()
+
+
+def deployments(cluster, namespace: str) -> list[dict]:
+    """The Deployments in ``namespace``: name, images, desired and ready replicas."""
+    out = cluster.kubectl("get", "deployments", "-o", "json", namespace=namespace,
+                          echo=False, timeout=30).stdout
+    found = []
+    for item in json.loads(out).get("items", []):
+        spec, status = item.get("spec", {}), item.get("status", {})
+        containers = spec.get("template", {}).get("spec", {}).get("containers", [])
+        found.append({"name": item["metadata"]["name"],
+                      "images": [c.get("image", "") for c in containers],
+                      "replicas": spec.get("replicas", 0),
+                      "ready": status.get("readyReplicas", 0) or 0,
+                      "updated": status.get("updatedReplicas", 0) or 0})
+    return found
+
+
 # --- validation ------------------------------------------------------------------------------
 
 def yaml_problem(text: str) -> str | None:
@@ -354,6 +384,18 @@ def actionlint(path: Path) -> list[str]:
 
 
 # --- cleanup -----------------------------------------------------------------------------------
+
+def remove_act_toolcache() -> bool:
+    """act mounts a volume ``act-toolcache`` in every job that runs in a container and never
+    removes it; remove it unless a running job still uses it (then Docker refuses)."""
+    from docker.errors import DockerException
+
+    try:
+        cdocker.client().volumes.get("act-toolcache").remove()
+        return True
+    except DockerException:  # absent, or in use by a job running right now
+        return False
+
 
 def remove_images(registry_host: str) -> int:
     """Remove every local image tagged for this run's registry (``host:port/…``)."""

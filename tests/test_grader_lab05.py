@@ -2,13 +2,15 @@
 and score 100 %; the untouched lab fails cleanly; typical mistakes fail their own check
 with a Spanish message; a different but valid pair of pipelines scores 100 %; a hanging
 workflow is stopped; nothing is left behind."""
+import base64
 import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
-from course import REPO_ROOT, env, images
+from course import REPO_ROOT, env, images, k8s, pipelines
 from course import docker as cdocker
 from grader.grade import grade
 from grader.labs import lab05
@@ -19,7 +21,8 @@ LAB = REPO_ROOT / "labs" / "lab05_ci_cd.ipynb"
 GITHUB = (REPO_ROOT / "deploy" / "cicd" / "github-ci.yml").read_text()
 GITLAB = (REPO_ROOT / "deploy" / "cicd" / "gitlab-ci.yml").read_text()
 RUNNING = ["github.publica", "gitlab.publica", "github.test_para", "gitlab.test_para",
-           "github.cache", "secretos.fugas", "despliegue.reglas", "gitlab.artefactos"]
+           "github.cache", "secretos.fugas", "despliegue.reglas", "gitlab.artefactos",
+           "tests.matriz", "github.junit", "despliegue.cluster"]
 
 
 def replaced(text: str, *pairs: tuple[str, str]) -> str:
@@ -52,10 +55,14 @@ def assert_leaves_nothing(result) -> None:
 
 
 @pytest.fixture(scope="module")
-def runners(docker_client):
+def runners(docker_client, request):
     missing = env.missing("act", "gitlabci", "actionlint")
     if missing:
         pytest.skip(env.explain_missing(missing))
+    try:  # the deploy jobs apply to it; without one (and outside CI) despliegue.cluster is skipped
+        request.getfixturevalue("k8s_cluster")
+    except pytest.skip.Exception:
+        pass
     images.ensure("python-slim")
     images.ensure("registry")
     return docker_client
@@ -72,7 +79,11 @@ def test_solution_files_are_the_reference_pipelines():
 
 def test_solution_scores_everything(runners):
     result = grade(SOLUTION)
-    assert_full_marks(result, "lab05", 8)
+    if k8s.find() is None:  # no cluster here: only the deploy check cannot be verified
+        state = result.statuses()
+        assert state.pop("despliegue.cluster") == "skipped" and set(state.values()) == {"passed"}
+    else:
+        assert_full_marks(result, "lab05", 12)
     assert_leaves_nothing(result)
 
 
@@ -104,19 +115,26 @@ def test_seed_defects_are_reported_with_their_line(runners, tmp_path):
 
 
 def test_typical_mistakes_fail_their_checks(runners, tmp_path):
-    """GitHub: the secret copied into an image label, the image built on pull requests and
-    --no-cache. GitLab: `|| true` after pytest and no major tag. Each fails its check."""
+    """GitHub: the secret copied into an image label, the image built on pull requests,
+    --no-cache, pytest without --junitxml, deploy without environment and rendering only
+    (never applying to the cluster). GitLab: `|| true` after pytest, no major tag, no matrix
+    and no reports:junit. Each fails its check; one grading for all (CI time)."""
     github = replaced(
         GITHUB,
         ("    if: github.event_name == 'push'\n", ""),
         ("          docker build \"${args[@]}\" \\\n",
          "          docker build --no-cache \"${args[@]}\" \\\n"
-         "            --label registry.password=\"${{ secrets.REGISTRY_PASSWORD }}\" \\\n"))
+         "            --label registry.password=\"${{ secrets.REGISTRY_PASSWORD }}\" \\\n"),
+        (' --junitxml="reports/pytest-${{ matrix.suite }}.xml"', ""),
+        ("    environment: production\n", ""),
+        ('if [ -z "$KUBECONFIG_DATA" ]; then', "if true; then"))
     gitlab = replaced(
         GITLAB,
         ('--junitxml="reports/pytest-$SUITE.xml" $files',
          '--junitxml="reports/pytest-$SUITE.xml" $files || true'),
-        ('tags="$tags $image:$major.$minor $image:$major"', 'tags="$tags $image:$major.$minor"'))
+        ('tags="$tags $image:$major.$minor $image:$major"', 'tags="$tags $image:$major.$minor"'),
+        ("  parallel:\n    matrix:\n      - SUITE: [api, infra]\n", ""),
+        ("    reports:\n      junit: reports/pytest-*.xml\n", ""))
     result = grade(submit(tmp_path, github, gitlab), "lab05")
     state, text = result.statuses(), result.messages()
     assert state["github.cache"] == "failed" and "--no-cache" in text["github.cache"]
@@ -126,10 +144,46 @@ def test_typical_mistakes_fail_their_checks(runners, tmp_path):
     assert "pull request ejecutó ['build']" in text["despliegue.reglas"]
     assert state["gitlab.test_para"] == "failed" and "|| true" in text["gitlab.test_para"]
     assert state["gitlab.publica"] == "failed" and "faltan ['1']" in text["gitlab.publica"]
+    assert state["tests.matriz"] == "failed" and "En gitlab" in text["tests.matriz"]
+    assert "parallel: matrix" in text["tests.matriz"]
+    assert state["github.junit"] == "failed" and "--junitxml" in text["github.junit"]
+    assert state["despliegue.entorno"] == "failed" and "github" in text["despliegue.entorno"]
+    assert state["despliegue.cluster"] == "failed"
+    assert "En github" in text["despliegue.cluster"] and "KUBECONFIG_DATA" in text["despliegue.cluster"]
+    assert state["gitlab.artefactos"] == "failed" and "reports: junit" in text["gitlab.artefactos"]
     for passing in ("github.esquema", "github.actionlint", "gitlab.esquema", "github.publica",
-                    "github.test_para", "gitlab.artefactos", "secretos.ficheros"):
+                    "github.test_para", "secretos.ficheros"):
         assert state[passing] == "passed", (passing, text[passing])
     assert_leaves_nothing(result)
+
+
+class RecordedFacts:
+    """A grading context whose pipeline runs are already recorded (no runner needed)."""
+
+    def __init__(self, facts_by_kind: dict):
+        self.facts_by_kind = facts_by_kind
+
+    def memo(self, key, compute):
+        return self.facts_by_kind[key]
+
+
+def test_kubeconfig_in_an_artifact_is_a_leak():
+    """The deploy's kubeconfig secret, or the client key inside it, copied into an artifact
+    or printed fails secretos.fugas (on recorded facts: no pipeline run, no CI time)."""
+    kubeconfig = yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "users": [
+        {"name": "ci", "user": {"client-key-data": "Q0xBVkUtUFJJVkFEQQ=="}}]})
+    encoded = base64.b64encode(kubeconfig.encode()).decode()
+    clean = pipelines.PipelineRun("act", 0, 1.0, "Login Succeeded", {})
+    facts = {"secret": "t15-secreto", "after_tag": {"config": "{}"}, "tag": clean,
+             "artifacts": {"deployment/version.txt": "1.4.2"},
+             "kube_secrets": lab05._kube_secrets(encoded)}
+    lab05.secret_not_leaked(RecordedFacts({"github": facts, "gitlab": facts}))  # clean: passes
+    copied = {**facts, "artifacts": {"deployment/kubeconfig": kubeconfig}}
+    with pytest.raises(AssertionError, match=r"KUBECONFIG_DATA.*deployment/kubeconfig.*gitlab"):
+        lab05.secret_not_leaked(RecordedFacts({"github": facts, "gitlab": copied}))
+    printed = {**facts, "tag": pipelines.PipelineRun("act", 0, 1.0, "Login Succeeded\n" + encoded, {})}
+    with pytest.raises(AssertionError, match=r"el log.*github"):
+        lab05.secret_not_leaked(RecordedFacts({"github": printed, "gitlab": facts}))
 
 
 ALT_GITHUB = """\
@@ -150,9 +204,14 @@ jobs:
   test:
     needs: [lint]
     runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        include:
+          - {part: rutas, files: "tests/test_routes.py tests/test_health.py tests/test_config.py"}
+          - {part: resto, files: "tests/test_faults.py tests/test_middleware.py tests/test_redis.py"}
     steps:
       - uses: actions/checkout@v4
-      - run: python -m pytest -q -x -p no:cacheprovider tests
+      - run: python -m pytest -q -x -p no:cacheprovider --junit-xml="junit-${{ matrix.part }}.xml" ${{ matrix.files }}
   build:
     needs: [test]
     if: ${{ github.event_name != 'pull_request' }}
@@ -198,9 +257,21 @@ jobs:
     if: github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/')
     environment: {name: produccion}
     runs-on: ubuntu-latest
+    env:
+      KUBE_B64: ${{ secrets.KUBECONFIG_DATA }}
+      NS: ${{ vars.KUBE_NAMESPACE }}
     steps:
       - uses: actions/checkout@v4
-      - run: helm template catalogo chart --set image.tag="${{ needs.build.outputs.version }}" > /dev/null
+      - run: |
+          helm template catalogo chart --set image.repository="${{ vars.REGISTRY }}/catalogo" \\
+            --set image.tag="${{ needs.build.outputs.version }}" > all.yaml
+          if [ -n "$KUBE_B64" ]; then
+            echo "$KUBE_B64" | base64 --decode > "$RUNNER_TEMP/kc"
+            kubectl --kubeconfig "$RUNNER_TEMP/kc" apply -n "$NS" -f all.yaml
+            kubectl --kubeconfig "$RUNNER_TEMP/kc" wait --for=condition=Available deployment --all \\
+              -n "$NS" --timeout=90s
+            rm "$RUNNER_TEMP/kc"
+          fi
 """
 
 ALT_GITLAB = """\
@@ -219,12 +290,20 @@ lint:
   script: [ruff check --select F app]
 test:
   stage: pruebas
+  parallel:
+    matrix:
+      - PARTE: [rutas, resto]
   script:
-    - python -m pytest -q -p no:cacheprovider --junitxml=junit.xml tests
+    - |
+      case "$PARTE" in
+        rutas) ficheros="tests/test_routes.py tests/test_health.py tests/test_config.py" ;;
+        *) ficheros="tests/test_faults.py tests/test_middleware.py tests/test_redis.py" ;;
+      esac
+    - python -m pytest -q -p no:cacheprovider --junitxml="junit-$PARTE.xml" $ficheros
   artifacts:
     when: always
-    paths: [junit.xml]
-    reports: {junit: junit.xml}
+    paths: [junit-*.xml]
+    reports: {junit: junit-*.xml}
 build:
   extends: .solo_entregas
   stage: imagen
@@ -242,16 +321,30 @@ build:
         done
       fi
 deploy:
-  extends: .solo_entregas
   stage: despliegue
   environment: produccion
-  script: [helm template catalogo chart > /dev/null]
+  rules:
+    - if: $CI_COMMIT_TAG
+      when: manual
+    - if: $CI_COMMIT_BRANCH == "main"
+  script:
+    - VERSION="${CI_COMMIT_TAG:-v0.0.0-main}"; VERSION="${VERSION#v}"
+    - helm template catalogo chart --set image.repository="$REGISTRY/catalogo" --set image.tag="$VERSION" > all.yaml
+    - |
+      if [ -n "$KUBECONFIG_DATA" ]; then
+        echo "$KUBECONFIG_DATA" | base64 -d > kc.yaml
+        kubectl --kubeconfig kc.yaml apply -n "$KUBE_NAMESPACE" -f all.yaml
+        kubectl --kubeconfig kc.yaml wait --for=condition=Available deployment --all -n "$KUBE_NAMESPACE" --timeout=90s
+        rm kc.yaml
+      fi
 """
 
 
 def test_valid_alternative_scores_everything(runners, tmp_path):
-    """No matrix, tags computed in Python or with cut, docker tag instead of several -t,
-    full sha tags, extends and other stage names: still 100 %."""
+    """Tags computed in Python or with cut, docker tag instead of several -t, full sha
+    tags, extends and other stage names, matrices written another way (include:, a case in
+    the script), and a deploy that applies the rendered chart with kubectl and waits with
+    kubectl wait: still 100 %."""
     result = grade(submit(tmp_path, ALT_GITHUB, ALT_GITLAB), "lab05")
     assert result.score == 1.0, result.to_markdown()
     assert_leaves_nothing(result)

@@ -19,6 +19,7 @@ CLUSTER_NOTEBOOKS = ("04_", "06_")   # their `%%requires cluster` cells must all
 # the engine repeats the run without it.
 ENGINE_ONLY_WITH_PODS = ("06_",)
 ROLLOUT_NOTEBOOK = "10_"   # 15.10: cluster cells must run too (no extra static-mode run: CI time)
+PIPELINE_NOTEBOOK = "05_"  # 15.5: its deploy jobs apply to the cluster (no extra static-mode run)
 
 
 def execute(notebook, out, *, engine: bool, run_id: str, cluster: bool = True):
@@ -57,7 +58,7 @@ def outputs_text(path) -> str:
 def test_notebook_runs(notebook, engine, tmp_path, request):
     if engine:
         engine_or_skip()
-    needs_cluster = notebook.stem.startswith((*CLUSTER_NOTEBOOKS, ROLLOUT_NOTEBOOK))
+    needs_cluster = notebook.stem.startswith((*CLUSTER_NOTEBOOKS, ROLLOUT_NOTEBOOK, PIPELINE_NOTEBOOK))
     if needs_cluster:
         request.getfixturevalue("k8s_cluster")
         if engine and notebook.stem.startswith(ENGINE_ONLY_WITH_PODS) and not k8s.find().pods:
@@ -81,6 +82,10 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
         # 15.5: both pipelines really ran, and the failing test stopped one.
         assert "act terminó bien" in text and "gitlab-ci-local terminó bien" in text
         assert "act falló" in text and "Etiquetas nuevas en el registro: ninguna" in text
+        # The deploy job applied the release to the cluster and its rollout finished.
+        assert "Rollout terminado:" in text and "contenedor del servicio redis: ''" in text
+        # Services of a job in a container: PostgreSQL and Redis reached by their names.
+        assert "postgres: PostgreSQL 15" in text and "redis: +PONG" in text
     if not engine and notebook.stem.startswith("05_") and env.has("act") and env.has("gitlabci"):
         # 15.5 without Docker: the pull/merge request pipelines (lint, tests) still run.
         assert "act terminó bien" in text and "gitlab-ci-local terminó bien" in text

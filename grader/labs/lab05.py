@@ -7,11 +7,16 @@ with act (GitHub) and gitlab-ci-local (GitLab), each against its own local regis
    approved with ``--manual deploy``), 2. a push to main (the image build must reuse the
    layer cache), 3. a pull/merge request (nothing is built or deployed), 4. a push to main
    with a bug that a test catches (the pipeline must fail before building).
+With a Kubernetes cluster (kind or the local control plane), the deploy job gets its
+kubeconfig as the secret / masked variable ``KUBECONFIG_DATA`` (base64) and the run's
+namespace as ``KUBE_NAMESPACE``: the Deployment it leaves there is read from the API.
 Checks read the registry's HTTP API, the runners' job results and logs, the image
-configuration (history, env, labels) and the artifacts, never what the notebook prints.
+configuration (history, env, labels), the cluster and the artifacts, never what the
+notebook prints.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -21,9 +26,10 @@ from pathlib import Path
 import yaml
 from docker.errors import DockerException
 
-from course import images, pipelines
+from course import images, k8s, pipelines
 from course import registry as creg
-from grader.checks import check
+from grader.checks import NotVerifiable, check
+from grader.labs._cluster import ensure_cluster
 
 GITHUB = pipelines.GITHUB_WORKFLOW
 GITLAB = pipelines.GITLAB_PIPELINE
@@ -38,6 +44,7 @@ BUG = ('return {"estado": "vivo"}', 'return {"estado": "caido"}')  # test_routes
 CACHE_MARKS = ("Using cache", "CACHED")
 LOGIN_OK = "Login Succeeded"
 GAP = "NotImplementedError"
+KUBE_SECRET = "KUBECONFIG_DATA"
 
 
 # --- the files ------------------------------------------------------------------------
@@ -145,8 +152,13 @@ def _scenarios(ctx, kind: str) -> dict:
         except (creg.RegistryError, DockerException) as exc:
             raise RuntimeError(f"el corrector no pudo arrancar el registro: {exc}") from None
         variables, secret_values = _common_variables(host), {SECRET_NAME: secret}
+        cluster, namespace = _deploy_target(ctx, kind)
+        if cluster is not None:
+            secret_values[KUBE_SECRET] = pipelines.kubeconfig_secret(cluster)
+            variables["KUBE_NAMESPACE"] = namespace
         work = pipelines.new_repo(ctx.run_id, **{kind: text})
-        facts = {"secret": secret, "sha": work.sha}
+        facts = {"secret": secret, "sha": work.sha, "host": host, "namespace": namespace,
+                 "deployed": None, "kube_secrets": _kube_secrets(secret_values.get(KUBE_SECRET))}
         try:
             work.tag(RELEASE)
             runner = pipelines.run_act if kind == "github" else pipelines.run_gitlab
@@ -161,6 +173,8 @@ def _scenarios(ctx, kind: str) -> dict:
                 facts["tag"] = run(tag=RELEASE, manual=("deploy",))
                 facts["artifacts"] = _artifact_texts(pipelines.artifacts_dir(work))
             facts["after_tag"] = _snapshot(host)
+            if cluster is not None:
+                facts["deployed"] = pipelines.deployments(cluster, namespace)
             if facts["tag"].timed_out:  # it hangs: the other scenarios would hang as well
                 facts.update(main=facts["tag"], request=facts["tag"], bug=facts["tag"],
                              new_tags_with_bug=set(), main_sha=work.sha, bug_sha=work.sha)
@@ -180,6 +194,31 @@ def _scenarios(ctx, kind: str) -> dict:
             pipelines.cleanup(ctx.run_id, registry_host=host)
         return facts
     return ctx.memo(kind, run_all)
+
+
+def _deploy_target(ctx, kind: str) -> tuple[k8s.Cluster | None, str | None]:
+    """The cluster and a namespace of this grading for the pipeline's deploy job, or
+    (None, None): without a cluster the deploy job only renders the chart."""
+    cluster = k8s.find()
+    if cluster is None:
+        return None, None
+    try:
+        return cluster, cluster.namespace(ctx.run_id, f"ci-{kind}")
+    except k8s.CommandFailed:
+        return None, None
+
+
+def _kube_secrets(encoded: str | None) -> list[str]:
+    """What must never show up from the kubeconfig secret: the secret itself and the
+    credentials inside it (client key, token)."""
+    if not encoded:
+        return []
+    doc = yaml.safe_load(base64.b64decode(encoded)) or {}
+    found = [encoded]
+    for user in doc.get("users") or []:
+        data = user.get("user") or {}
+        found += [data[k] for k in ("client-key-data", "token") if data.get(k)]
+    return found
 
 
 def _artifact_texts(folder: Path) -> dict[str, str]:
@@ -275,7 +314,7 @@ def github_reuses_cache(ctx):
 
 @check("secretos.fugas", points=2, needs=("docker", "act", "gitlabci"))
 def secret_not_leaked(ctx):
-    """El secreto se usa (docker login) y su valor no aparece en la imagen, los artefactos ni los logs."""
+    """El secreto se usa (docker login) y ni él ni el kubeconfig del despliegue aparecen en la imagen, los artefactos o los logs."""
     for kind in ("github", "gitlab"):
         facts = _scenarios(ctx, kind)
         run, secret = facts["tag"], facts["secret"]
@@ -290,6 +329,12 @@ def secret_not_leaked(ctx):
             "(historia, ENV o etiquetas): nunca lo pases como --build-arg ni --label.")
         leaked = [name for name, text in facts.get("artifacts", {}).items() if secret in text]
         assert not leaked, f"El valor de {SECRET_NAME} está en los artefactos {leaked}."
+        for value in facts["kube_secrets"]:
+            where = [name for name, text in facts.get("artifacts", {}).items() if value in text]
+            where += ["el log"] if value in run.log else []
+            assert not where, (f"El kubeconfig de {KUBE_SECRET} (o su clave) está en {where} "
+                               f"({kind}): escríbelo en un fichero temporal fuera de los "
+                               "artefactos, no lo imprimas y bórralo al terminar.")
         assert secret not in run.log, (f"El valor de {SECRET_NAME} aparece en el log de {kind}: "
                                        "no lo imprimas (echo) ni lo pongas en la línea de órdenes.")
 
@@ -313,7 +358,13 @@ def deploy_only_on_tags_and_main(ctx):
 
 @check("gitlab.artefactos", points=1, needs=("docker", "gitlabci"))
 def gitlab_junit_artifacts(ctx):
-    """Los tests de GitLab dejan como artefacto un informe JUnit sin fallos."""
+    """El job test de GitLab declara artifacts:reports:junit y deja como artefacto un informe JUnit sin fallos."""
+    doc = yaml.safe_load(_text(ctx, GITLAB))
+    declared = [name for name, job in doc.items() if name.split(":")[0] == "test"
+                and isinstance(job, dict)
+                and ((job.get("artifacts") or {}).get("reports") or {}).get("junit")]
+    assert declared, ("El job test no declara «artifacts: reports: junit:»: sin eso GitLab no "
+                      "muestra los tests en la merge request.")
     facts = _scenarios(ctx, "gitlab")
     reports = {name: text for name, text in facts.get("artifacts", {}).items()
                if name.endswith(".xml")}
@@ -332,7 +383,81 @@ def gitlab_junit_artifacts(ctx):
     assert total > 0, "Los informes JUnit no contienen ningún test."
 
 
+def _test_legs(run: pipelines.PipelineRun) -> list[str]:
+    return [job for job, state in run.jobs.items()
+            if job.split(" ")[0] == "test" and state == "success"]
+
+
+@check("tests.matriz", points=1, needs=("docker", "act", "gitlabci"))
+def tests_run_as_matrix(ctx):
+    """El job test se ejecuta como matriz: al menos dos variantes corrieron y pasaron (act y gitlab-ci-local)."""
+    for kind, key in (("github", "strategy: matrix"), ("gitlab", "parallel: matrix")):
+        run = _scenarios(ctx, kind)["tag"]
+        legs = _test_legs(run)
+        assert len(legs) >= 2, (
+            f"En {kind}, el tag {RELEASE} ejecutó {len(legs)} variante(s) del job test con "
+            f"éxito ({legs or 'ninguna'}): se esperaba una matriz ({key}) con al menos dos, "
+            f"todas en verde. {run.summary()}")
+
+
+@check("github.junit", points=1, needs=("docker", "act"))
+def github_junit_report(ctx):
+    """En GitHub, el job test pasa --junitxml a pytest y todas sus variantes corren en verde con act."""
+    job = (yaml.safe_load(_text(ctx, GITHUB)).get("jobs") or {}).get("test") or {}
+    scripts = " ".join(str(step.get("run", "")) for step in job.get("steps") or []
+                       if isinstance(step, dict))
+    assert re.search(r"--junit-?xml(=|\s+)\S[^\n]*?\.xml", scripts), (
+        "El job test no escribe el informe JUnit: pasa --junitxml=<fichero>.xml a pytest (en "
+        "GitHub lo conserva un paso actions/upload-artifact; GitLab lo muestra con "
+        "artifacts:reports:junit).")
+    run = _scenarios(ctx, "github")["tag"]
+    assert _test_legs(run), f"En el tag {RELEASE} no pasó ningún job test: {_explain(run)}"
+    failed = [j for j, s in run.jobs.items() if j.split(" ")[0] == "test" and s != "success"]
+    assert not failed, f"Variantes del job test que no pasaron: {failed}. {run.summary()}"
+
+
+@check("despliegue.entorno", points=1)
+def deploy_uses_environment(ctx):
+    """El job deploy despliega en un entorno (environment) y, en GitLab, un tag se aprueba a mano (when: manual)."""
+    github = (yaml.safe_load(_text(ctx, GITHUB)).get("jobs") or {}).get("deploy") or {}
+    gitlab = yaml.safe_load(_text(ctx, GITLAB)).get("deploy") or {}
+    for kind, job in (("github", github), ("gitlab", gitlab)):
+        assert job, f"En {kind} no hay un job llamado «deploy»."
+        environment = job.get("environment")
+        name = environment.get("name") if isinstance(environment, dict) else environment
+        assert name, (f"El job deploy de {kind} no declara «environment:» (por ejemplo "
+                      "production): es donde se configuran la aprobación, los secretos del "
+                      "entorno y el historial de despliegues.")
+    manual = gitlab.get("when") == "manual" or any(
+        isinstance(rule, dict) and rule.get("when") == "manual" for rule in gitlab.get("rules") or [])
+    assert manual, ("En GitLab, el deploy de un tag no espera a una persona: añade "
+                    "«when: manual» en la regla de los tags.")
+
+
+@check("despliegue.cluster", points=2, needs=("docker", "act", "gitlabci", "cluster"))
+def deploy_reaches_cluster(ctx):
+    """El deploy del tag crea en el clúster un Deployment con la imagen 1.4.2 publicada, y su rollout termina."""
+    for kind in ("github", "gitlab"):
+        facts = _scenarios(ctx, kind)
+        if facts["deployed"] is None:
+            raise NotVerifiable("el clúster no respondió al preparar el espacio de nombres")
+        image = f"{facts['host']}/{REPOSITORY}:1.4.2"
+        found = [d for d in facts["deployed"] if image in d["images"]]
+        seen = [f"{d['name']}: {', '.join(d['images'])}" for d in facts["deployed"]] or ["ninguno"]
+        assert found, (
+            f"En {kind}, tras el tag {RELEASE} no hay en el espacio de nombres "
+            f"{facts['namespace']} ningún Deployment con la imagen {image} (hay: "
+            f"{'; '.join(seen)}). El job deploy debe usar el secreto {KUBE_SECRET} (kubeconfig "
+            "en base64), desplegar en $KUBE_NAMESPACE y usar la versión publicada. "
+            f"{facts['tag'].summary()}")
+        dep = found[0]
+        assert dep["replicas"] > 0 and dep["ready"] == dep["updated"] == dep["replicas"], (
+            f"En {kind}, el Deployment {dep['name']} no terminó su rollout ({dep['ready']} de "
+            f"{dep['replicas']} réplicas listas): espera con helm --wait o kubectl rollout status.")
+
+
 def before_execution(workdir: Path, run_id: str) -> dict:
     """The grader runs the pipelines itself (four scenarios each): the notebook only writes
-    and validates the files, so its own demo run is switched off."""
-    return {"ejecutar": False}
+    and validates the files, so its own demo run is switched off. A cluster (the one in
+    use, or one created for this grading) receives the deploy jobs."""
+    return {**ensure_cluster(workdir, run_id), "ejecutar": False}
