@@ -168,6 +168,24 @@ def _haproxy() -> Capability:
                       rollout.HOW_TO)
 
 
+def _alertmanager() -> Capability:
+    """15.10's alert-driven rollback: Prometheus and Alertmanager as local processes, so
+    that Alertmanager's webhook reaches a receiver listening on loopback."""
+    from course import promstack
+
+    how = ("Instala los binarios `prometheus` y `alertmanager` (`apt-get install prometheus "
+           "prometheus-alertmanager`; `scripts/bootstrap_ci.sh` y `binder/apt.txt` ya lo hacen) "
+           "o las descargas oficiales de prometheus.io.")
+    absent = [name for name in ("prometheus", "alertmanager", "promtool", "amtool")
+              if not promstack.binary(name)]
+    if absent:
+        return Capability("alertmanager", "Alertmanager local (webhook en loopback)", False,
+                          f"faltan los binarios {', '.join(absent)}", how)
+    version = _run(promstack.binary("alertmanager"), "--version") or ""
+    detail = version.splitlines()[0].split(" (")[0] if version else "binario presente"
+    return Capability("alertmanager", "Alertmanager local (webhook en loopback)", True, detail, how)
+
+
 def _registry() -> Capability:
     how = ("Sin acceso a Docker Hub el curso construye sustitutos locales de las imágenes "
            "(`curso imagenes --offline`); en una red corporativa revisa el proxy.")
@@ -216,6 +234,7 @@ def detect() -> dict[str, Capability]:
         _logs(),
         *_cicd(),
         _haproxy(),
+        _alertmanager(),
         _registry(),
         _binder(),
     ]

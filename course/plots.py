@@ -195,3 +195,44 @@ def canary_timeline(drills: dict[str, object], title: str) -> Figure:
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     return fig
+
+
+def alert_timeline(hits: Sequence, marks: Sequence[tuple[float, str]], title: str) -> Figure:
+    """Requests per second served by each version and failed requests (``course.rollout.Hit``,
+    on the load generator's clock), with each stage of an alert-driven rollback (deploy,
+    pending, firing, webhook…) as a labelled vertical line at its time ``t``."""
+    from collections import Counter
+
+    served: dict[str, Counter] = {"estable": Counter(), "candidata": Counter()}
+    failed: Counter = Counter()
+    for hit in hits:
+        second = int(hit.t)
+        if hit.served_by in served:
+            served[hit.served_by][second] += 1
+        if not 200 <= hit.status < 500:
+            failed[second] += 1
+    seconds = list(range(0, int(max((h.t for h in hits), default=0)) + 1))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    for (version, counts), color in zip(served.items(), (COLORS[1], COLORS[3])):
+        ax.step(seconds, [counts[s] for s in seconds], where="post", color=color,
+                label=f"servidas por la {version}")
+    ax.bar(seconds, [failed[s] for s in seconds], width=0.9, align="edge", color=COLORS[0],
+           alpha=0.5, label="fallidas (5xx o sin respuesta)")
+    top = max([*(max(c.values(), default=0) for c in served.values()), 1])
+    merged: list[tuple[float, str]] = []   # stages less than 0.3 s apart share one label
+    for t, what in sorted(marks):
+        if merged and t - merged[-1][0] < 0.3:
+            merged[-1] = (merged[-1][0], f"{merged[-1][1]} · {what}")
+        else:
+            merged.append((t, what))
+    for k, (t, what) in enumerate(merged):
+        ax.axvline(t, color="grey", linestyle=":", linewidth=1)
+        ax.text(t + 0.08, top * (1.55 - 0.09 * k), what, fontsize=8, va="center")
+    ax.set_ylim(0, top * 1.65)
+    ax.set_xlabel("segundos desde el inicio de la carga")
+    ax.set_ylabel("peticiones por segundo")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
+    ax.set_title(title, loc="left", fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -29,7 +29,7 @@ def test_real_detection_lists_every_capability():
     caps = env.refresh()
     assert set(caps) == {"docker", "compose", "buildx", "kind", "kubectl", "cluster", "pods",
                          "helm", "kwok", "crds", "git", "prometheus", "logs", "registro", "binder",
-                         "act", "gitlabci", "actionlint", "haproxy"}
+                         "act", "gitlabci", "actionlint", "haproxy", "alertmanager"}
     assert all(c.detail for c in caps.values())
     assert all(c.how_to for c in caps.values() if not c.available and c.key != "binder")
 
@@ -75,3 +75,13 @@ def test_magic_propagates_cell_errors(ip, fake_caps):
 def test_magic_rejects_unknown_capability(ip, fake_caps):
     with pytest.raises(ValueError, match="capacidad desconocida"):
         ip.run_cell_magic("requires", "kubernetes", "pass")
+
+
+def test_alertmanager_capability_names_the_missing_binaries(monkeypatch):
+    """15.10's alert-driven rollback needs the four binaries; the detail says which lack."""
+    from course import promstack
+
+    monkeypatch.setattr(promstack, "binary", lambda name: None if name == "amtool" else f"/usr/bin/{name}")
+    cap = env._alertmanager()
+    assert not cap.available and cap.detail == "faltan los binarios amtool"
+    assert "prometheus-alertmanager" in cap.how_to

@@ -18,7 +18,9 @@ CLUSTER_NOTEBOOKS = ("04_", "06_")   # their `%%requires cluster` cells must all
 # Notebooks whose Docker cells all need pods as well: on a cluster without pods, a run with
 # the engine repeats the run without it.
 ENGINE_ONLY_WITH_PODS = ("06_",)
-ROLLOUT_NOTEBOOK = "10_"   # 15.10: cluster cells must run too (no extra static-mode run: CI time)
+# 15.10: its cluster cells run with the engine; its run without an engine is also the run
+# without a cluster (static mode), so that mode is tested at no extra CI time.
+ROLLOUT_NOTEBOOK = "10_"
 PIPELINE_NOTEBOOK = "05_"  # 15.5: its deploy jobs apply to the cluster (no extra static-mode run)
 
 
@@ -43,6 +45,20 @@ def requires_docker(notebook) -> bool:
     return False
 
 
+def cluster_cells_not_skipped(executed, reason: str) -> list[str]:
+    """The first lines of the executed notebook's ``%%requires … cluster`` cells whose
+    output does not say they were skipped for ``reason`` (empty: all of them were)."""
+    left = []
+    for cell in nbformat.read(executed, as_version=4).cells:
+        first = cell.source.split("\n", 1)[0].split() if cell.cell_type == "code" else []
+        if first[:1] == ["%%requires"] and "cluster" in first:
+            said = "\n".join(o.get("text", "") + "".join(map(str, o.get("data", {}).values()))
+                             for o in cell.get("outputs", []))
+            if "Celda omitida" not in said or reason not in said:
+                left.append(" ".join(first) + " · " + cell.source.split("\n")[1][:60])
+    return left
+
+
 def outputs_text(path) -> str:
     """Every text and rich output of an executed notebook, as one string."""
     parts = []
@@ -58,7 +74,9 @@ def outputs_text(path) -> str:
 def test_notebook_runs(notebook, engine, tmp_path, request):
     if engine:
         engine_or_skip()
-    needs_cluster = notebook.stem.startswith((*CLUSTER_NOTEBOOKS, ROLLOUT_NOTEBOOK, PIPELINE_NOTEBOOK))
+    static = not engine and notebook.stem.startswith(ROLLOUT_NOTEBOOK)
+    needs_cluster = notebook.stem.startswith(
+        (*CLUSTER_NOTEBOOKS, ROLLOUT_NOTEBOOK, PIPELINE_NOTEBOOK)) and not static
     if needs_cluster:
         request.getfixturevalue("k8s_cluster")
         if engine and notebook.stem.startswith(ENGINE_ONLY_WITH_PODS) and not k8s.find().pods:
@@ -68,7 +86,7 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
     out = tmp_path / notebook.name
     started = time.time()
     try:
-        done = execute(notebook, out, engine=engine, run_id=run_id)
+        done = execute(notebook, out, engine=engine, run_id=run_id, cluster=not static)
     finally:
         cleanup.run(run_id, since=started if engine else None)
     assert done.returncode == 0, f"{notebook.name} falló:\n{done.stderr[-4000:]}"
@@ -104,6 +122,15 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
     if notebook.stem.startswith(ROLLOUT_NOTEBOOK) and not env.missing("prometheus", "haproxy"):
         # 15.10's canary runs with and without an engine (local processes without one).
         assert "promovido: Todas las métricas" in text and "abortado: «ratio-errores»" in text
+    if notebook.stem.startswith(ROLLOUT_NOTEBOOK) and not env.missing("alertmanager", "haproxy"):
+        # ...and so does the alert-driven rollback (pending → firing → webhook → rollback).
+        assert "el webhook recibe la alerta" in text and "retirada; pesos" in text
+        if needs_cluster:
+            # On a cluster the webhook really ran `helm rollback` (the cell asserts the image).
+            assert "ejecutó helm rollback" in text
+    if static:
+        # Static mode: every cluster cell of 15.10 said why it was skipped.
+        assert cluster_cells_not_skipped(out, "Clúster Kubernetes: modo estático forzado") == []
 
 
 def docker_skips(text: str) -> list[str]:
