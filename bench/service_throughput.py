@@ -114,19 +114,22 @@ async def get_item(item_id: int) -> Item:
 
 
 SERVICE_BARE_APP = '''\
-"""The course service minus what the bench measures: no request-id middleware, no metrics
-middleware (its logs are silenced with LOG_LEVEL=WARNING)."""
-from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
+"""The course service minus the middlewares named in BENCH_WITHOUT (comma-separated class
+names); its logs are silenced with LOG_LEVEL=WARNING when the bench wants none."""
+import os
 
 from app.main import app
-from app.middleware import RequestIdMiddleware
 
+WITHOUT = set(filter(None, os.environ.get("BENCH_WITHOUT", "").split(",")))
 # Starlette builds its middleware stack on the first request, from this list.
-app.user_middleware = [m for m in app.user_middleware
-                       if m.cls not in (RequestIdMiddleware, PrometheusInstrumentatorMiddleware)]
+app.user_middleware = [m for m in app.user_middleware if m.cls.__name__ not in WITHOUT]
 '''
 BASELINE = "servicio sin logs ni métricas"
-REAL = "servicio real"
+METRICS_ONLY = "+ métricas (MetricsMiddleware)"
+MIDDLEWARES = "+ request id (sin logs INFO)"
+REAL = "servicio real (una línea por petición)"
+ACCESS = "+ línea de acceso de uvicorn"
+MINIMAL = "FastAPI mínimo (mismas rutas)"
 
 
 def free_port() -> int:
@@ -212,18 +215,20 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
         (tmp / "bare_app.py").write_text(BARE_APP)
         (tmp / "service_bare.py").write_text(SERVICE_BARE_APP)
         (tmp / "paths.lua").write_text(WRK_SCRIPT)
-        json_info = {"JSON_LOGS": "true", "LOG_LEVEL": "INFO"}
         silent = ["--no-access-log", "--log-level", "warning"]
+        quiet = {"LOG_LEVEL": "WARNING", "PYTHONPATH": str(service)}
+        both = "RequestIdMiddleware,MetricsMiddleware"
+        # Each variant adds one layer to the previous one (the minimal app is a reference).
         variants = {
-            BASELINE: ("service_bare:app", tmp, silent,
-                       {"LOG_LEVEL": "WARNING", "PYTHONPATH": str(service)}),
-            # as the Dockerfile runs it: JSON logs at INFO, uvicorn's access line on
-            REAL: ("app.main:app", service, [], json_info),
-            "real con ACCESS_LOG=false": ("app.main:app", service, [],
-                                          {**json_info, "ACCESS_LOG": "false"}),
-            "real sin logs INFO": ("app.main:app", service, [],
-                                   {"JSON_LOGS": "true", "LOG_LEVEL": "WARNING"}),
-            "FastAPI mínimo (mismas rutas)": ("bare_app:app", tmp, silent, {}),
+            BASELINE: ("service_bare:app", tmp, silent, {**quiet, "BENCH_WITHOUT": both}),
+            METRICS_ONLY: ("service_bare:app", tmp, silent,
+                           {**quiet, "BENCH_WITHOUT": "RequestIdMiddleware"}),
+            MIDDLEWARES: ("app.main:app", service, [], {"JSON_LOGS": "true", "LOG_LEVEL": "WARNING"}),
+            # as the Dockerfile runs it: JSON logs at INFO, one line per request
+            REAL: ("app.main:app", service, [], {"JSON_LOGS": "true", "LOG_LEVEL": "INFO"}),
+            ACCESS: ("app.main:app", service, [],
+                     {"JSON_LOGS": "true", "LOG_LEVEL": "INFO", "ACCESS_LOG": "true"}),
+            MINIMAL: ("bare_app:app", tmp, silent, {}),
         }
         servers = {name: start(name, app, cwd, extra, env, tmp / f"{i}.log")
                    for i, (name, (app, cwd, extra, env)) in enumerate(variants.items())}
