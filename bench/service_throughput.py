@@ -2,26 +2,29 @@
 and metrics, as a ratio measured in one run.
 
 The baseline is the service itself (same routes, dependencies and models) with the
-request-id middleware and the metrics middleware taken out and its logs at WARNING; the
-real service runs as its Dockerfile runs it (JSON logs at INFO: peticion_terminada and
-uvicorn's access line, two lines per request). Three more variants attribute the cost:
-ACCESS_LOG=false (one line per request), no INFO logs (middlewares only), and a minimal
-FastAPI app with the same routes and nothing else (what the dependencies and models
-cost, for reference).
+request-id middleware and the metrics middleware taken out and its logs at WARNING. Then
+one layer at a time: + MetricsMiddleware; + RequestIdMiddleware with logs at WARNING (the
+context is bound, nothing is written); the real service as its Dockerfile runs it (JSON
+logs at INFO: one line per request, peticion_terminada); the same with ACCESS_LOG=true
+(uvicorn's access line too, a stdlib record through ProcessorFormatter). A minimal
+FastAPI app with the same routes and nothing else is the reference for what the
+dependencies and models cost. Goal: real / baseline ≥ 0.85.
 
-Run: .venv/bin/python bench/service_throughput.py   (no Docker needed; ~1 minute)
+Run: .venv/bin/python bench/service_throughput.py   (no Docker needed; ~2 minutes)
+The JSON goes to bench/results/service_throughput.json; notebooks 07 and 08 plot the
+committed copy (they do not run this script: it takes minutes and needs a quiet machine).
 
-Both run as uvicorn subprocesses on free loopback ports with their output going to a
-file (as a container's stdout would). The load comes from `wrk` (apt install wrk): a C
-load generator that is many times faster than the server, so the server is the
+Every variant runs as a uvicorn subprocess on a free loopback port with its output going
+to a file (as a container's stdout would). The load comes from `wrk` (apt install wrk):
+a C load generator that is many times faster than the server, so the server is the
 bottleneck and requests per second measure its capacity. Without wrk the script falls
 back to a Python httpx loop, which on a small machine is slower than the server: the
 throughput ratio then drifts towards 1 and says little (the table warns).
 
-Rounds alternate (bare, real, quiet, bare, real, quiet…) after a warm-up; the ratio uses
-the median of each side. Goal: ≥ 0.85. The script also reads each server's CPU time
-from /proc (Linux) around every round: CPU per request is what the instrumentation
-costs the server itself, whatever the client manages to send.
+Rounds alternate (bare, + metrics, …, bare, + metrics, …) after a warm-up; ratios use the
+median of each variant. The script also reads each server's CPU time from /proc (Linux)
+around every round: CPU per request is what the instrumentation costs the server itself,
+whatever the client manages to send, and is steadier than requests/s on a shared machine.
 """
 from __future__ import annotations
 
@@ -276,7 +279,9 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
         "seconds_per_round" if use_wrk else "requests_per_round": seconds if use_wrk else requests,
         "rounds": rounds, "concurrency": concurrency, "paths": PATHS, "cpus": os.cpu_count(),
         "rps_rounds": runs, "rps_median": median, "ratio_to_bare": ratios,
-        "baseline": BASELINE, "ratio": ratios[REAL], "goal": GOAL,
+        "baseline": BASELINE, "real": REAL, "ratio": ratios[REAL], "goal": GOAL,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": sys.version.split()[0], "load_average_1m": os.getloadavg()[0],
         "meets_goal": ratios[REAL] >= GOAL,
         "server_cpu_us_per_request": cpu, "cpu_capacity_ratio_to_bare": capacity,
         "statuses": {n: dict(c) for n, c in statuses.items()},
