@@ -11,6 +11,7 @@ import functools
 import logging
 import re
 import sys
+from typing import BinaryIO, TextIO
 
 import orjson
 import structlog
@@ -61,10 +62,28 @@ def _encode(_: WrappedLogger, __: str, line: str) -> bytes:
     return line.encode()
 
 
+class _TextOutput:
+    """A text stream seen as a binary one: a Jupyter kernel's sys.stdout has no `.buffer`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> None:
+        self._stream.write(data.decode())
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+@functools.lru_cache(maxsize=8)
+def _binary(stream: TextIO) -> BinaryIO:
+    return getattr(stream, "buffer", None) or _TextOutput(stream)  # type: ignore[return-value]
+
+
 def _stdout_logger(*args: object) -> structlog.BytesLogger:
     # A logger per call (loggers are not cached, see below) that writes to the current
     # sys.stdout, and carries the name given to get_logger(__name__) for add_logger_name.
-    return structlog.BytesLogger(sys.stdout.buffer, name=str(args[0]) if args else None)
+    return structlog.BytesLogger(_binary(sys.stdout), name=str(args[0]) if args else None)
 
 
 def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:

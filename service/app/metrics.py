@@ -98,6 +98,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled children per (route, method, status): .labels() takes a lock and
+        # builds the label tuple on every call; the set of keys is small and bounded.
+        self._series: dict[tuple[str, str, int], tuple] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,11 +125,20 @@ class MetricsMiddleware:
                               time.perf_counter() - started)
 
     def _observe(self, handler: str, method: str, status_code: int, seconds: float) -> None:
-        metrics = self.metrics
-        metrics.http_requests.labels(handler, method, str(status_code)).inc()
-        metrics.http_latency.labels(handler, method).observe(seconds)
-        if handler == LOOKUP_ROUTE and method == "GET":
-            metrics.item_lookups.labels(LOOKUP_RESULTS.get(status_code, "error")).inc()
+        key = (handler, method, status_code)
+        series = self._series.get(key)
+        if series is None:
+            metrics = self.metrics
+            lookups = (metrics.item_lookups.labels(LOOKUP_RESULTS.get(status_code, "error"))
+                       if handler == LOOKUP_ROUTE and method == "GET" else None)
+            series = (metrics.http_requests.labels(handler, method, str(status_code)),
+                      metrics.http_latency.labels(handler, method), lookups)
+            self._series[key] = series
+        requests, latency, lookups = series
+        requests.inc()
+        latency.observe(seconds)
+        if lookups is not None:
+            lookups.inc()
 
 
 def instrument(app: FastAPI, metrics: Metrics) -> None:
