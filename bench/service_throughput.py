@@ -21,10 +21,12 @@ bottleneck and requests per second measure its capacity. Without wrk the script 
 back to a Python httpx loop, which on a small machine is slower than the server: the
 throughput ratio then drifts towards 1 and says little (the table warns).
 
-Rounds alternate (bare, + metrics, …, bare, + metrics, …) after a warm-up; ratios use the
-median of each variant. The script also reads each server's CPU time from /proc (Linux)
-around every round: CPU per request is what the instrumentation costs the server itself,
-whatever the client manages to send, and is steadier than requests/s on a shared machine.
+Rounds alternate (bare, + metrics, …, then the same backwards) after a warm-up. Each
+ratio is the median over the rounds of that round's rate over the baseline's rate in the
+same pass (paired: a burst of load from other processes affects both sides alike). The
+script also reads each server's CPU time from /proc (Linux) around every round: CPU per
+request is what the instrumentation costs the server itself, whatever the client manages
+to send, and is steadier than requests/s on a shared machine.
 """
 from __future__ import annotations
 
@@ -252,8 +254,11 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
             cpu: dict[str, list[float]] = {name: [] for name in servers}
             statuses: dict[str, Counter] = {name: Counter() for name in servers}
             served: Counter = Counter()
-            for _ in range(rounds):
-                for name, (proc, base, _) in servers.items():
+            for number in range(rounds):
+                # Every other round backwards: no variant always runs right after another.
+                order = list(servers) if number % 2 == 0 else list(servers)[::-1]
+                for name in order:
+                    proc, base, _ = servers[name]
                     before = cpu_seconds(proc.pid)
                     n, took, got = one_round(base)
                     after = cpu_seconds(proc.pid)
@@ -271,7 +276,11 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
                 out.close()
     median = {name: statistics.median(runs[name]) for name in servers}
     cpu_median = {name: statistics.median(cpu[name]) if cpu[name] else None for name in servers}
-    ratios = {name: median[name] / median[BASELINE] for name in servers if name != BASELINE}
+    # Paired: each round's rate over the baseline's rate in the same round, then the median
+    # of those ratios. The rounds of one pass are seconds apart, so a burst of load from
+    # other processes hits both sides of a ratio instead of one variant's median.
+    ratios = {name: statistics.median(r / b for r, b in zip(runs[name], runs[BASELINE]))
+              for name in servers if name != BASELINE}
     capacity = {name: cpu_median[BASELINE] / cpu_median[name] for name in servers
                 if name != BASELINE and cpu_median[name] and cpu_median[BASELINE]}
     results = {
@@ -279,6 +288,7 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
         "seconds_per_round" if use_wrk else "requests_per_round": seconds if use_wrk else requests,
         "rounds": rounds, "concurrency": concurrency, "paths": PATHS, "cpus": os.cpu_count(),
         "rps_rounds": runs, "rps_median": median, "ratio_to_bare": ratios,
+        "ratio_method": "mediana de los cocientes por ronda (emparejados con la línea base)",
         "baseline": BASELINE, "real": REAL, "ratio": ratios[REAL], "goal": GOAL,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": sys.version.split()[0], "load_average_1m": os.getloadavg()[0],
@@ -301,8 +311,8 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--segundos", type=int, default=8, help="duración de cada ronda con wrk")
-    parser.add_argument("--rondas", type=int, default=3)
+    parser.add_argument("--segundos", type=int, default=3, help="duración de cada ronda con wrk")
+    parser.add_argument("--rondas", type=int, default=9)
     parser.add_argument("--concurrencia", type=int, default=16)
     parser.add_argument("--peticiones", type=int, default=3000,
                         help="peticiones por ronda sin wrk (cliente httpx)")
