@@ -1,8 +1,9 @@
 """Service throughput on loopback: the course service with and without its JSON logging
 and metrics, as a ratio measured in one run.
 
-The baseline is the service itself (same routes, dependencies and models) with the
-request-id middleware and the metrics middleware taken out and its logs at WARNING. Then
+The baseline is the service itself (same routes, dependencies and models, same uvicorn
+command line) with the request-id middleware and the metrics middleware taken out and its
+logs at WARNING. Then
 one layer at a time: + MetricsMiddleware; + RequestIdMiddleware with logs at WARNING (the
 context is bound, nothing is written); the real service as its Dockerfile runs it (JSON
 logs at INFO: one line per request, peticion_terminada); the same with ACCESS_LOG=true
@@ -225,14 +226,17 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
         both = "RequestIdMiddleware,MetricsMiddleware"
         # Each variant adds one layer to the previous one (the minimal app is a reference).
         variants = {
-            BASELINE: ("service_bare:app", tmp, silent, {**quiet, "BENCH_WITHOUT": both}),
-            METRICS_ONLY: ("service_bare:app", tmp, silent,
+            # The service's variants share uvicorn's command line (the Dockerfile's): only
+            # the middlewares and LOG_LEVEL change from one to the next.
+            BASELINE: ("service_bare:app", tmp, [], {**quiet, "BENCH_WITHOUT": both}),
+            METRICS_ONLY: ("service_bare:app", tmp, [],
                            {**quiet, "BENCH_WITHOUT": "RequestIdMiddleware"}),
             MIDDLEWARES: ("app.main:app", service, [], {"JSON_LOGS": "true", "LOG_LEVEL": "WARNING"}),
             # as the Dockerfile runs it: JSON logs at INFO, one line per request
             REAL: ("app.main:app", service, [], {"JSON_LOGS": "true", "LOG_LEVEL": "INFO"}),
             ACCESS: ("app.main:app", service, [],
                      {"JSON_LOGS": "true", "LOG_LEVEL": "INFO", "ACCESS_LOG": "true"}),
+            # Without the service's logging setup, uvicorn's own flags keep it quiet.
             MINIMAL: ("bare_app:app", tmp, silent, {}),
         }
         servers = {name: start(name, app, cwd, extra, env, tmp / f"{i}.log")

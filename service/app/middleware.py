@@ -6,8 +6,8 @@ DEBUG to see where a request that never finishes got stuck. Uvicorn's own access
 (ACCESS_LOG=true) would repeat the same facts at five times the cost of this one."""
 
 import re
+import secrets
 import time
-import uuid
 
 import structlog
 from starlette.datastructures import MutableHeaders
@@ -27,7 +27,8 @@ def _request_id(scope: Scope) -> str:
             if _VALID_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    # 32 hex digits like uuid4().hex (128 random bits instead of 122), at a quarter of the cost.
+    return secrets.token_hex(16)
 
 
 class RequestIdMiddleware:
