@@ -213,9 +213,9 @@ def throughput_chart(results: dict, title: str) -> Figure:
     rows = range(len(names))
     left.barh(rows, rps, color=colors)
     goal = results["goal"] * results["rps_median"][baseline]
-    left.axvline(goal, color=COLORS[0], linestyle="--", linewidth=1)
-    left.text(goal, -0.6, f" objetivo: {results['goal']:.0%} del servicio sin logs ni métricas",
-              color=COLORS[0], fontsize=8, va="bottom")
+    left.axvline(goal, color=COLORS[0], linestyle="--", linewidth=1,
+                 label=f"objetivo: {results['goal']:.0%} del servicio sin logs ni métricas")
+    left.legend(loc="upper right", fontsize=8)
     for row, name, value in zip(rows, names, rps):
         ratio = results["ratio_to_bare"].get(name)
         label = f"{value:,.0f}" + (f"  ({ratio:.2f})" if ratio is not None else "")

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     json_logs: bool = True
     # uvicorn's access line, in JSON with the request id like every other line. Off by
     # default: it repeats what peticion_terminada says (minus the duration), doubles the
-    # log volume and, as a stdlib record, costs five times a native line
+    # log volume and, as a stdlib record, costs about twice a native line
     # (bench/service_throughput.py). ACCESS_LOG=true brings it back.
     access_log: bool = False
     database_url: str | None = None
