@@ -1,4 +1,5 @@
-"""Where the bench scripts leave their numbers: bench/results/<name>.json (not committed)."""
+"""Where the bench scripts leave their numbers: bench/results/<name>.json (not committed,
+except service_throughput.json, which notebooks 07 and 08 plot)."""
 from __future__ import annotations
 
 import json

@@ -1,27 +1,33 @@
 """Service throughput on loopback: the course service with and without its JSON logging
 and metrics, as a ratio measured in one run.
 
-The baseline is the service itself (same routes, dependencies and models) with the
-request-id middleware and the metrics middleware taken out and its logs at WARNING; the
-real service runs as its Dockerfile runs it (JSON logs at INFO: peticion_terminada and
-uvicorn's access line, two lines per request). Three more variants attribute the cost:
-ACCESS_LOG=false (one line per request), no INFO logs (middlewares only), and a minimal
-FastAPI app with the same routes and nothing else (what the dependencies and models
-cost, for reference).
+The baseline is the service itself (same routes, dependencies and models, same uvicorn
+command line) with the request-id middleware and the metrics middleware taken out and its
+logs at WARNING. Then
+one layer at a time: + MetricsMiddleware; + RequestIdMiddleware with logs at WARNING (the
+context is bound, nothing is written); the real service as its Dockerfile runs it (JSON
+logs at INFO: one line per request, peticion_terminada); the same with ACCESS_LOG=true
+(uvicorn's access line too, a stdlib record through ProcessorFormatter). A minimal
+FastAPI app with the same routes and nothing else is the reference for what the
+dependencies and models cost. Goal: real / baseline ≥ 0.85.
 
-Run: .venv/bin/python bench/service_throughput.py   (no Docker needed; ~1 minute)
+Run: .venv/bin/python bench/service_throughput.py   (no Docker needed; ~2 minutes)
+The JSON goes to bench/results/service_throughput.json; notebooks 07 and 08 plot the
+committed copy (they do not run this script: it takes minutes and needs a quiet machine).
 
-Both run as uvicorn subprocesses on free loopback ports with their output going to a
-file (as a container's stdout would). The load comes from `wrk` (apt install wrk): a C
-load generator that is many times faster than the server, so the server is the
+Every variant runs as a uvicorn subprocess on a free loopback port with its output going
+to a file (as a container's stdout would). The load comes from `wrk` (apt install wrk):
+a C load generator that is many times faster than the server, so the server is the
 bottleneck and requests per second measure its capacity. Without wrk the script falls
 back to a Python httpx loop, which on a small machine is slower than the server: the
 throughput ratio then drifts towards 1 and says little (the table warns).
 
-Rounds alternate (bare, real, quiet, bare, real, quiet…) after a warm-up; the ratio uses
-the median of each side. Goal: ≥ 0.85. The script also reads each server's CPU time
-from /proc (Linux) around every round: CPU per request is what the instrumentation
-costs the server itself, whatever the client manages to send.
+Rounds alternate (bare, + metrics, …, then the same backwards) after a warm-up. Each
+ratio is the median over the rounds of that round's rate over the baseline's rate in the
+same pass (paired: a burst of load from other processes affects both sides alike). The
+script also reads each server's CPU time from /proc (Linux) around every round: CPU per
+request is what the instrumentation costs the server itself, whatever the client manages
+to send, and is steadier than requests/s on a shared machine.
 """
 from __future__ import annotations
 
@@ -114,19 +120,22 @@ async def get_item(item_id: int) -> Item:
 
 
 SERVICE_BARE_APP = '''\
-"""The course service minus what the bench measures: no request-id middleware, no metrics
-middleware (its logs are silenced with LOG_LEVEL=WARNING)."""
-from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
+"""The course service minus the middlewares named in BENCH_WITHOUT (comma-separated class
+names); its logs are silenced with LOG_LEVEL=WARNING when the bench wants none."""
+import os
 
 from app.main import app
-from app.middleware import RequestIdMiddleware
 
+WITHOUT = set(filter(None, os.environ.get("BENCH_WITHOUT", "").split(",")))
 # Starlette builds its middleware stack on the first request, from this list.
-app.user_middleware = [m for m in app.user_middleware
-                       if m.cls not in (RequestIdMiddleware, PrometheusInstrumentatorMiddleware)]
+app.user_middleware = [m for m in app.user_middleware if m.cls.__name__ not in WITHOUT]
 '''
 BASELINE = "servicio sin logs ni métricas"
-REAL = "servicio real"
+METRICS_ONLY = "+ métricas (MetricsMiddleware)"
+MIDDLEWARES = "+ request id (sin logs INFO)"
+REAL = "servicio real (una línea por petición)"
+ACCESS = "+ línea de acceso de uvicorn"
+MINIMAL = "FastAPI mínimo (mismas rutas)"
 
 
 def free_port() -> int:
@@ -212,18 +221,23 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
         (tmp / "bare_app.py").write_text(BARE_APP)
         (tmp / "service_bare.py").write_text(SERVICE_BARE_APP)
         (tmp / "paths.lua").write_text(WRK_SCRIPT)
-        json_info = {"JSON_LOGS": "true", "LOG_LEVEL": "INFO"}
         silent = ["--no-access-log", "--log-level", "warning"]
+        quiet = {"LOG_LEVEL": "WARNING", "PYTHONPATH": str(service)}
+        both = "RequestIdMiddleware,MetricsMiddleware"
+        # Each variant adds one layer to the previous one (the minimal app is a reference).
         variants = {
-            BASELINE: ("service_bare:app", tmp, silent,
-                       {"LOG_LEVEL": "WARNING", "PYTHONPATH": str(service)}),
-            # as the Dockerfile runs it: JSON logs at INFO, uvicorn's access line on
-            REAL: ("app.main:app", service, [], json_info),
-            "real con ACCESS_LOG=false": ("app.main:app", service, [],
-                                          {**json_info, "ACCESS_LOG": "false"}),
-            "real sin logs INFO": ("app.main:app", service, [],
-                                   {"JSON_LOGS": "true", "LOG_LEVEL": "WARNING"}),
-            "FastAPI mínimo (mismas rutas)": ("bare_app:app", tmp, silent, {}),
+            # The service's variants share uvicorn's command line (the Dockerfile's): only
+            # the middlewares and LOG_LEVEL change from one to the next.
+            BASELINE: ("service_bare:app", tmp, [], {**quiet, "BENCH_WITHOUT": both}),
+            METRICS_ONLY: ("service_bare:app", tmp, [],
+                           {**quiet, "BENCH_WITHOUT": "RequestIdMiddleware"}),
+            MIDDLEWARES: ("app.main:app", service, [], {"JSON_LOGS": "true", "LOG_LEVEL": "WARNING"}),
+            # as the Dockerfile runs it: JSON logs at INFO, one line per request
+            REAL: ("app.main:app", service, [], {"JSON_LOGS": "true", "LOG_LEVEL": "INFO"}),
+            ACCESS: ("app.main:app", service, [],
+                     {"JSON_LOGS": "true", "LOG_LEVEL": "INFO", "ACCESS_LOG": "true"}),
+            # Without the service's logging setup, uvicorn's own flags keep it quiet.
+            MINIMAL: ("bare_app:app", tmp, silent, {}),
         }
         servers = {name: start(name, app, cwd, extra, env, tmp / f"{i}.log")
                    for i, (name, (app, cwd, extra, env)) in enumerate(variants.items())}
@@ -244,8 +258,11 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
             cpu: dict[str, list[float]] = {name: [] for name in servers}
             statuses: dict[str, Counter] = {name: Counter() for name in servers}
             served: Counter = Counter()
-            for _ in range(rounds):
-                for name, (proc, base, _) in servers.items():
+            for number in range(rounds):
+                # Every other round backwards: no variant always runs right after another.
+                order = list(servers) if number % 2 == 0 else list(servers)[::-1]
+                for name in order:
+                    proc, base, _ = servers[name]
                     before = cpu_seconds(proc.pid)
                     n, took, got = one_round(base)
                     after = cpu_seconds(proc.pid)
@@ -263,7 +280,11 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
                 out.close()
     median = {name: statistics.median(runs[name]) for name in servers}
     cpu_median = {name: statistics.median(cpu[name]) if cpu[name] else None for name in servers}
-    ratios = {name: median[name] / median[BASELINE] for name in servers if name != BASELINE}
+    # Paired: each round's rate over the baseline's rate in the same round, then the median
+    # of those ratios. The rounds of one pass are seconds apart, so a burst of load from
+    # other processes hits both sides of a ratio instead of one variant's median.
+    ratios = {name: statistics.median(r / b for r, b in zip(runs[name], runs[BASELINE]))
+              for name in servers if name != BASELINE}
     capacity = {name: cpu_median[BASELINE] / cpu_median[name] for name in servers
                 if name != BASELINE and cpu_median[name] and cpu_median[BASELINE]}
     results = {
@@ -271,7 +292,10 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
         "seconds_per_round" if use_wrk else "requests_per_round": seconds if use_wrk else requests,
         "rounds": rounds, "concurrency": concurrency, "paths": PATHS, "cpus": os.cpu_count(),
         "rps_rounds": runs, "rps_median": median, "ratio_to_bare": ratios,
-        "baseline": BASELINE, "ratio": ratios[REAL], "goal": GOAL,
+        "ratio_method": "mediana de los cocientes por ronda (emparejados con la línea base)",
+        "baseline": BASELINE, "real": REAL, "ratio": ratios[REAL], "goal": GOAL,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": sys.version.split()[0], "load_average_1m": os.getloadavg()[0],
         "meets_goal": ratios[REAL] >= GOAL,
         "server_cpu_us_per_request": cpu, "cpu_capacity_ratio_to_bare": capacity,
         "statuses": {n: dict(c) for n, c in statuses.items()},
@@ -291,8 +315,8 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--segundos", type=int, default=8, help="duración de cada ronda con wrk")
-    parser.add_argument("--rondas", type=int, default=3)
+    parser.add_argument("--segundos", type=int, default=3, help="duración de cada ronda con wrk")
+    parser.add_argument("--rondas", type=int, default=9)
     parser.add_argument("--concurrencia", type=int, default=16)
     parser.add_argument("--peticiones", type=int, default=3000,
                         help="peticiones por ronda sin wrk (cliente httpx)")

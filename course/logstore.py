@@ -212,7 +212,9 @@ class Pipeline:
         port = processes.free_port()
         url = f"http://127.0.0.1:{port}"
         clean = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
-        settings = {"SERVICE_NAME": alias, "JSON_LOGS": "true", **(environment or {})}
+        # ACCESS_LOG: 15.9 also ships uvicorn's access line (the service's default is off).
+        settings = {"SERVICE_NAME": alias, "JSON_LOGS": "true", "ACCESS_LOG": "true",
+                    **(environment or {})}
         process = processes.spawn(alias, [
             sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
             "--port", str(port)], log_dir=self.logs_dir, run=self.run, cwd=self.service_dir,

@@ -234,5 +234,40 @@ def alert_timeline(hits: Sequence, marks: Sequence[tuple[float, str]], title: st
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     ax.set_title(title, loc="left", fontsize=11)
+
+
+def throughput_chart(results: dict, title: str) -> Figure:
+    """bench/service_throughput.py's results: requests/s (median of the rounds) of each
+    variant with its ratio to the baseline and the goal line, and the server's CPU time
+    per request next to it."""
+    names = list(results["rps_median"])
+    rps = [results["rps_median"][n] for n in names]
+    cpu = [(sorted(v)[len(v) // 2] if v else 0.0)
+           for v in (results["server_cpu_us_per_request"][n] for n in names)]
+    baseline, real = results["baseline"], results.get("real")
+    colors = [COLORS[4] if n == baseline else COLORS[1] if n == real else COLORS[3]
+              for n in names]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.55 * len(names) + 1.6), sharey=True,
+                                      gridspec_kw={"width_ratios": (3, 2)})
+    rows = range(len(names))
+    left.barh(rows, rps, color=colors)
+    goal = results["goal"] * results["rps_median"][baseline]
+    left.axvline(goal, color=COLORS[0], linestyle="--", linewidth=1,
+                 label=f"objetivo: {results['goal']:.0%} del servicio sin logs ni métricas")
+    left.legend(loc="upper right", fontsize=8)
+    for row, name, value in zip(rows, names, rps):
+        ratio = results["ratio_to_bare"].get(name)
+        label = f"{value:,.0f}" + (f"  ({ratio:.2f})" if ratio is not None else "")
+        left.text(value, row, " " + label, va="center", fontsize=8)
+    left.set_yticks(list(rows), names)
+    left.invert_yaxis()
+    left.set_xlabel("peticiones por segundo (mediana de las rondas)")
+    left.set_xlim(0, max(rps) * 1.3)
+    right.barh(rows, cpu, color=colors)
+    for row, value in zip(rows, cpu):
+        right.text(value, row, f" {value:,.0f}", va="center", fontsize=8)
+    right.set_xlabel("CPU del servidor por petición (µs)")
+    right.set_xlim(0, max(cpu) * 1.25 if any(cpu) else 1)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -217,3 +217,13 @@ def test_alternative_solution_scores_everything(tmp_path):
     result = grade(submit(tmp_path, ALTERNATIVE_LOGGING_CONFIG, ALTERNATIVE_MIDDLEWARE), "lab07")
     assert result.score == 1.0, result.to_markdown()
     assert result.execution.status == "no_ejecutado"
+
+
+@pytest.mark.slow
+def test_course_service_scores_everything(tmp_path):
+    """The service's own files (structlog rendered natively with orjson, one line per
+    request by default) are a valid answer too: the grader turns ACCESS_LOG on itself."""
+    service_app = REPO_ROOT / "service" / "app"
+    result = grade(submit(tmp_path, (service_app / "logging_config.py").read_text(),
+                          (service_app / "middleware.py").read_text()), "lab07")
+    assert result.score == 1.0, result.to_markdown()

@@ -29,10 +29,11 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "production"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     json_logs: bool = True
-    # uvicorn's access line, in JSON with the request id like every other line. It repeats
-    # what peticion_terminada says (minus the duration): ACCESS_LOG=false keeps one line
-    # per request, half the log volume (bench/service_throughput.py measures the cost).
-    access_log: bool = True
+    # uvicorn's access line, in JSON with the request id like every other line. Off by
+    # default: it repeats what peticion_terminada says (minus the duration), doubles the
+    # log volume and, as a stdlib record, costs about twice a native line
+    # (bench/service_throughput.py). ACCESS_LOG=true brings it back.
+    access_log: bool = False
     database_url: str | None = None
     redis_url: str | None = None
     app_version: str = __version__

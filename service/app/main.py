@@ -88,7 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.json_logs)
     # Not a configure_logging() argument: lab 07 has students write that function.
-    logging.getLogger("uvicorn.access").disabled = not settings.access_log
+    access = logging.getLogger("uvicorn.access")
+    access.disabled = not settings.access_log
+    # Off at the source, as uvicorn's --no-access-log does: uvicorn builds the line (client
+    # address, quoted path) whenever the logger has a handler to reach, even a disabled one.
+    access.propagate = settings.access_log
 
     checks: dict[str, Check] = {}
     repository: ItemRepository

@@ -17,6 +17,7 @@ def test_defaults() -> None:
     assert settings.fault_readiness_fail is False
     assert settings.fault_error_rate == 0.0
     assert settings.fault_extra_latency_ms == 0
+    assert settings.access_log is False  # one line per request: peticion_terminada
 
 
 def test_every_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,7 +26,7 @@ def test_every_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatc
         "ENVIRONMENT": "Development",
         "LOG_LEVEL": "debug",
         "JSON_LOGS": "false",
-        "ACCESS_LOG": "false",
+        "ACCESS_LOG": "true",
         "DATABASE_URL": "postgresql://u:p@db:5432/catalogo",
         "REDIS_URL": "redis://cache:6379/0",
         "APP_VERSION": "2.3.4",
@@ -40,7 +41,7 @@ def test_every_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatc
         "environment": "development",
         "log_level": "DEBUG",
         "json_logs": False,
-        "access_log": False,
+        "access_log": True,
         "database_url": "postgresql://u:p@db:5432/catalogo",
         "redis_url": "redis://cache:6379/0",
         "app_version": "2.3.4",

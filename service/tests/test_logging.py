@@ -1,7 +1,9 @@
+import io
 import json
 import logging
 import logging.config
 import re
+import sys
 
 import pytest
 import structlog
@@ -178,3 +180,27 @@ def test_secrets_in_fields_and_query_strings_are_redacted(
     assert "hunter2" not in json.dumps(records)
     assert records[0]["password"] == "[REDACTADO]" and records[0]["usuario"] == "ana"
     assert "password=[REDACTADO]&x=1" in records[1]["event"]
+
+
+def test_text_only_stdout_still_gets_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Jupyter kernel's sys.stdout is text only (no .buffer): the native bytes path must
+    # still write there, e.g. when a notebook creates the app in the kernel.
+    class TextOnly(io.TextIOBase):
+        def __init__(self) -> None:
+            self.parts: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.parts.append(text)
+            return len(text)
+
+    stream = TextOnly()
+    monkeypatch.setattr(sys, "stdout", stream)
+    configure_logging("INFO", json_logs=True)
+    structlog.contextvars.bind_contextvars(request_id="cuaderno-1")
+    try:
+        structlog.stdlib.get_logger("prueba").info("en_un_cuaderno", texto="añadido")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    (record,) = json_lines("".join(stream.parts))
+    assert record["event"] == "en_un_cuaderno" and record["texto"] == "añadido"
+    assert record["request_id"] == "cuaderno-1" and record["logger"] == "prueba"

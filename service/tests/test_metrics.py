@@ -88,3 +88,28 @@ def test_many_apps_in_one_process(make_client) -> None:
     assert value(clients[0], "catalogo_items_creados_total") == 1
     assert value(clients[1], "catalogo_items_creados_total") == 0
     assert value(clients[2], "catalogo_build_info", version="1.0.0", servicio="catalogo") == 1
+
+
+def test_item_lookups_by_result(client: TestClient) -> None:
+    name = "catalogo_consultas_articulo_total"
+    for path in ("/items/1", "/items/2", "/items/999", "/items", "/"):
+        client.get(path)
+    assert value(client, name, resultado="encontrado") == 2
+    assert value(client, name, resultado="no_encontrado") == 1
+    assert value(client, name, resultado="error") == 0  # the series exists from the start
+
+
+def test_unhandled_exception_counts_as_500(make_client) -> None:
+    client = make_client()
+    app = client.app
+
+    async def broken() -> None:
+        raise RuntimeError("fallo")
+
+    app.add_api_route("/roto", broken)
+    with TestClient(app, raise_server_exceptions=False) as failing:
+        assert failing.get("/roto").status_code == 500
+        assert value(failing, "http_requests_total", handler="/roto", method="GET",
+                     status="500") == 1
+        assert value(failing, "http_request_duration_seconds_count", handler="/roto",
+                     method="GET") == 1

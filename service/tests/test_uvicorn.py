@@ -76,7 +76,7 @@ def run_real_uvicorn(**env: str) -> list[dict]:
 
 
 def test_real_uvicorn_logs_json_with_request_id() -> None:
-    records = run_real_uvicorn()
+    records = run_real_uvicorn(ACCESS_LOG="true")
     access = [r for r in records if r["logger"] == "uvicorn.access" and "/items/1" in r["event"]]
     assert len(access) == 1
     assert access[0]["request_id"] == "abc123"
@@ -86,8 +86,9 @@ def test_real_uvicorn_logs_json_with_request_id() -> None:
     assert "servicio_detenido" in events
 
 
-def test_access_log_off_leaves_one_line_per_request() -> None:
-    records = run_real_uvicorn(ACCESS_LOG="false")
+def test_one_line_per_request_by_default() -> None:
+    # ACCESS_LOG is false unless set: peticion_terminada is the request's only line.
+    records = run_real_uvicorn()
     mine = [r for r in records if r.get("request_id") == "abc123"]
     assert [r["event"] for r in mine] == ["peticion_terminada"]
     assert mine[0]["status_code"] == 200 and mine[0]["http_path"] == "/items/1"
