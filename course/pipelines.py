@@ -173,6 +173,13 @@ class PipelineRun:
     def tail(self, lines: int = 25) -> str:
         return "\n".join(self.log.splitlines()[-lines:])
 
+    def job_tail(self, job: str, lines: int = 20) -> str:
+        """The last lines the tool printed for ``job`` (both tools prefix lines with it)."""
+        name = job.split(" ")[0]
+        pattern = re.compile(rf"(^|[\[\s]){re.escape(name)}([\s\]:]|$)")
+        mine = [line for line in self.log.splitlines() if pattern.search(line)]
+        return "\n".join(mine[-lines:]) or self.tail(lines)
+
 
 def _execute(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
              tool_name: str) -> tuple[int | None, str, float, bool]:

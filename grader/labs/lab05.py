@@ -231,7 +231,14 @@ def _artifact_texts(folder: Path) -> dict[str, str]:
 
 
 def _explain(run: pipelines.PipelineRun) -> str:
-    return f"{run.summary()}\n--- últimas líneas ---\n{run.tail(30)}"
+    failed = [job for job, state in run.jobs.items() if state == "failure"]
+    if not failed:
+        return f"{run.summary()}\n--- últimas líneas ---\n{run.tail(30)}"
+    # The tail of the whole log is the tool's summary: show what the failed jobs printed.
+    parts = [run.summary()]
+    for job in failed[:2]:
+        parts.append(f"--- últimas líneas de {job} ---\n{run.job_tail(job, 20)}")
+    return "\n".join(parts)
 
 
 def _published(ctx, kind: str) -> None:
@@ -344,10 +351,10 @@ def deploy_only_on_tags_and_main(ctx):
     """El despliegue corre en el tag y en main, nunca en una pull/merge request (ni la imagen)."""
     for kind, request in (("github", "pull request"), ("gitlab", "merge request")):
         facts = _scenarios(ctx, kind)
-        assert facts["tag"].ran("deploy"), (f"En {kind}, el tag {RELEASE} no ejecutó el job deploy "
-                                           f"({facts['tag'].summary()}).")
-        assert facts["main"].ran("deploy"), (f"En {kind}, el push a main no ejecutó el job deploy "
-                                            f"({facts['main'].summary()}).")
+        assert facts["tag"].ran("deploy"), (f"En {kind}, el tag {RELEASE} no ejecutó el job deploy: "
+                                           f"{_explain(facts['tag'])}")
+        assert facts["main"].ran("deploy"), (f"En {kind}, el push a main no ejecutó el job deploy: "
+                                            f"{_explain(facts['main'])}")
         request_run = facts["request"]
         ran = [j for j in ("build", "deploy") if request_run.ran(j)]
         assert not ran, (f"En {kind}, una {request} ejecutó {ran}: la imagen y el despliegue "
