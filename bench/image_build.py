@@ -13,6 +13,7 @@ from pathlib import Path
 from results_io import show_and_save  # sibling module (run as a script)
 from course import REPO_ROOT, images
 from course import docker as cdocker
+from course import imagebuild
 
 
 def main() -> dict:
@@ -22,10 +23,10 @@ def main() -> dict:
         ctx = Path(tmp) / "service"
         shutil.copytree(REPO_ROOT / "service", ctx)
         tag = f"{run}-catalogo:bench"
-        cold = cdocker.build(ctx, tag, run=run, nocache=True, quiet=True)
+        cold = imagebuild.build(ctx, tag, run=run, nocache=True, quiet=True)
         main_py = ctx / "app" / "main.py"
         main_py.write_text(main_py.read_text() + "\n# bench: code-only change\n")
-        code_only = cdocker.build(ctx, tag, run=run, quiet=True)
+        code_only = imagebuild.build(ctx, tag, run=run, quiet=True)
         image = code_only.image
         results = {
             "base_mb": base.attrs["Size"] / 1e6,

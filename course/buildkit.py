@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from course import docker as cdocker
+from course import imagebuild
 from course import env
 
 STEP = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")       # "#8 [builder 4/4] RUN pip install …"
@@ -24,10 +25,10 @@ def available() -> bool:
 
 def build(path: str | Path, tag: str, *, run: str | None = None,
           buildargs: dict[str, str] | None = None,
-          extra_labels: dict[str, str] | None = None) -> cdocker.BuildReport:
+          extra_labels: dict[str, str] | None = None) -> imagebuild.BuildReport:
     """Build ``path`` with BuildKit into the engine's image store as ``tag``. The image
     gets the run label; BuildKit leaves no untagged stage images behind (its cache lives
-    in the engine's build cache). Raises ``cdocker.BuildFailed`` with the last lines."""
+    in the engine's build cache). Raises ``imagebuild.BuildFailed`` with the last lines."""
     labels = {**(extra_labels or {}), cdocker.RUN_LABEL: run or cdocker.run_id()}
     command = ["docker", "buildx", "build", "--load", "--progress=plain", "--tag", tag]
     for key, value in labels.items():
@@ -41,17 +42,17 @@ def build(path: str | Path, tag: str, *, run: str | None = None,
             done = subprocess.run(command, capture_output=True, text=True, check=False,
                                   timeout=BUILD_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise cdocker.BuildFailed(f"La construcción de {tag} no terminó en "
+            raise imagebuild.BuildFailed(f"La construcción de {tag} no terminó en "
                                       f"{BUILD_TIMEOUT_S} s.") from None
     log = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
     steps = _steps(log)
     if done.returncode != 0:
         failed = next((instr for instr, state in steps if state.startswith("ERROR")), "")
-        raise cdocker.BuildFailed(f"La construcción de {tag} falló en «{failed}»:\n"
+        raise imagebuild.BuildFailed(f"La construcción de {tag} falló en «{failed}»:\n"
                                   + "\n".join(log[-15:]))
     step_cache = [(instr, state == "CACHED") for instr, state in steps]
     image = cdocker.client().images.get(tag)
-    return cdocker.BuildReport(image, tag, time.perf_counter() - started, len(step_cache),
+    return imagebuild.BuildReport(image, tag, time.perf_counter() - started, len(step_cache),
                                sum(cached for _, cached in step_cache), log, step_cache)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from course import REPO_ROOT, containers, env, processes, prom
 from course import docker as cdocker
+from course import imagebuild
 from course.waiting import NotReady
 
 BACKEND_ENV = "TEMA15_PROMETHEUS"
@@ -139,7 +140,7 @@ class DockerStack(Stack):
     def service(self, alias: str, environment: Mapping[str, str] | None = None,
                 timeout: float = 60) -> str:
         if self._image is None:
-            self._image = cdocker.build(self.service_dir, f"{self.run}-catalogo:1.0.0",
+            self._image = imagebuild.build(self.service_dir, f"{self.run}-catalogo:1.0.0",
                                         run=self.run).tag
         container, url = containers.run_service(self._image, alias, net=self.network,
                                                 run=self.run, environment=environment,

@@ -21,6 +21,7 @@ from pathlib import Path
 from docker.errors import APIError, ImageNotFound
 
 from course import docker as cdocker
+from course import imagebuild
 from course import show
 
 STANDIN_DIR = Path(__file__).parent / "standins"
@@ -69,7 +70,7 @@ def build(reference: str, recipe: str, *, base: str | None, support: Sequence[st
         (ctx / "Dockerfile").write_text(dockerfile)
         description = (f"Sustituto local de {reference} construido con paquetes de "
                        f"Debian {SUITE}; no es la imagen oficial.")
-        cdocker.build(ctx, reference, buildargs=buildargs, run="", extra_labels={
+        imagebuild.build(ctx, reference, buildargs=buildargs, run="", extra_labels={
             STANDIN_LABEL: reference,
             RECIPE_LABEL: recipe_hash(recipe, support),
             "org.opencontainers.image.description": description,
@@ -86,7 +87,7 @@ def add_host_ca(reference: str) -> None:
     with tempfile.TemporaryDirectory(prefix="t15-ca-") as tmp:
         ctx = Path(tmp)
         (ctx / "Dockerfile").write_text(f"FROM {reference}\n" + _ca_snippet(ctx))
-        cdocker.build(ctx, reference, run="", quiet=True)
+        imagebuild.build(ctx, reference, run="", quiet=True)
 
 
 def _ca_snippet(ctx: Path) -> str:

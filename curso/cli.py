@@ -257,7 +257,8 @@ COMMANDS = {"doctor": doctor, "imagenes": imagenes, "lab": lab, "corregir": corr
 
 
 def main(argv: list[str] | None = None) -> int:
-    from course.docker import BuildFailed, EngineUnavailable
+    from course.docker import EngineUnavailable
+    from course.imagebuild import BuildFailed
     from course.images import ImageUnavailable
     from course.k8s import ClusterUnavailable, CommandFailed
     from grader.grade import GradingError

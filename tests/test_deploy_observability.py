@@ -16,6 +16,7 @@ import yaml
 
 from course import REPO_ROOT, env, images, prom, traffic
 from course import docker as cdocker
+from course import imagebuild
 from course.processes import free_port
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -141,7 +142,7 @@ def test_alertmanager_config_passes_amtool(tools, run_id):
 def stack(tools, run_id):
     if not env.has("compose"):
         pytest.skip(f"sin docker compose ({env.get('compose').detail})")
-    tag = cdocker.build(REPO_ROOT / "service", f"{run_id}-catalogo:observabilidad", run=run_id,
+    tag = imagebuild.build(REPO_ROOT / "service", f"{run_id}-catalogo:observabilidad", run=run_id,
                         quiet=True).tag
     folder = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
     compose = folder / "compose.yml"

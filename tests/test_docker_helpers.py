@@ -2,6 +2,7 @@
 import pytest
 
 from course import docker as cdocker
+from course import imagebuild
 from course import images
 
 
@@ -30,8 +31,8 @@ def test_a_failed_sdk_build_leaves_no_intermediate_container(base, docker_client
 
 def test_build_failure_names_the_step(base, run_id, tmp_path):
     (tmp_path / "Dockerfile").write_text(f"FROM {base}\nRUN echo antes\nRUN exit 3\n")
-    with pytest.raises(cdocker.BuildFailed) as err:
-        cdocker.build(tmp_path, f"{run_id}-roto:1", run=run_id, quiet=True)
+    with pytest.raises(imagebuild.BuildFailed) as err:
+        imagebuild.build(tmp_path, f"{run_id}-roto:1", run=run_id, quiet=True)
     message = str(err.value)
     assert "falló en «RUN exit 3»" in message
     assert "últimas líneas" in message and "returned a non-zero code: 3" in message
@@ -39,14 +40,14 @@ def test_build_failure_names_the_step(base, run_id, tmp_path):
 
 def test_build_report_and_layers(base, run_id, tmp_path, capsys):
     (tmp_path / "Dockerfile").write_text(f"FROM {base}\nRUN head -c 3000000 /dev/zero > /relleno\n")
-    report = cdocker.build(tmp_path, f"{run_id}-capas:1", run=run_id, quiet=True)
+    report = imagebuild.build(tmp_path, f"{run_id}-capas:1", run=run_id, quiet=True)
     assert report.steps >= 2 and report.seconds > 0
     assert report.image.labels[cdocker.RUN_LABEL] == run_id
-    sizes = dict(cdocker.layers(report.image))
+    sizes = dict(imagebuild.layers(report.image))
     assert any("relleno" in k and 2.9e6 < v < 3.2e6 for k, v in sizes.items())
-    again = cdocker.build(tmp_path, f"{run_id}-capas:1", run=run_id, quiet=True)
+    again = imagebuild.build(tmp_path, f"{run_id}-capas:1", run=run_id, quiet=True)
     assert again.cached_steps >= 1  # the RUN layer comes from cache
-    cdocker.show_layers(report.image)
+    imagebuild.show_layers(report.image)
     assert "relleno" in capsys.readouterr().out
 
 
@@ -54,7 +55,7 @@ def test_unhealthy_container_is_explained_and_removed(docker_client, base, run_i
     (tmp_path / "Dockerfile").write_text(
         f"FROM {base}\nHEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD false\n"
         'CMD ["sh", "-c", "echo arrancando; sleep 60"]\n')
-    report = cdocker.build(tmp_path, f"{run_id}-enfermo:1", run=run_id, quiet=True)
+    report = imagebuild.build(tmp_path, f"{run_id}-enfermo:1", run=run_id, quiet=True)
     with pytest.raises(cdocker.NotHealthy, match="(?s)no quedó sano.*arrancando"):
         cdocker.run_until_healthy(report.image.id, suffix="enfermo", run=run_id, timeout=6)
     assert not docker_client.containers.list(all=True, ignore_removed=True, filters={"name": f"{run_id}-enfermo"})

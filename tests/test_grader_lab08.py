@@ -12,6 +12,7 @@ import yaml
 
 from course import REPO_ROOT, env, images, processes, promstack
 from course import docker as cdocker
+from course import imagebuild
 from grader.grade import grade
 from tests.conftest import assert_full_marks
 
@@ -54,7 +55,7 @@ def engine(docker_client):
     images.ensure("prometheus")
     images.ensure("python-slim")
     with cdocker.run_scope() as run:
-        cdocker.build(REPO_ROOT / "service", f"{run}-cache:lab08", run=run, quiet=True)
+        imagebuild.build(REPO_ROOT / "service", f"{run}-cache:lab08", run=run, quiet=True)
         yield docker_client
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from course import REPO_ROOT, images
 from course import docker as cdocker
+from course import imagebuild
 
 SERVICE_DIR = REPO_ROOT / "service"
 VERSION = (SERVICE_DIR / "VERSION").read_text().strip()
@@ -33,7 +34,7 @@ def base(docker_client):
 
 @pytest.fixture(scope="module")
 def image(docker_client, run_id, base):
-    report = cdocker.build(SERVICE_DIR, f"{run_id}-catalogo:{VERSION}", run=run_id,
+    report = imagebuild.build(SERVICE_DIR, f"{run_id}-catalogo:{VERSION}", run=run_id,
                            buildargs={"VERSION": VERSION}, quiet=True)
     return report.image
 

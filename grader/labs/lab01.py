@@ -16,6 +16,7 @@ from docker.errors import DockerException
 
 from course import buildkit
 from course import docker as cdocker
+from course import imagebuild
 from course import dockerfile as cdockerfile
 from course import images
 from course.waiting import NotReady, wait_for
@@ -62,7 +63,7 @@ def _image(ctx):
         _ensure_bases(ctx)
         try:
             return _build(ctx, ctx.service_dir, f"{ctx.run_id}-lab01:corrector")
-        except cdocker.BuildFailed as exc:
+        except imagebuild.BuildFailed as exc:
             if not buildkit.available() and BUILDKIT_ONLY.search(path.read_text()):
                 raise NotVerifiable(
                     "el Dockerfile usa sintaxis de BuildKit (--chmod, --mount, heredocs…) y "
@@ -73,11 +74,11 @@ def _image(ctx):
     return ctx.memo("build", build).image
 
 
-def _build(ctx, path: Path, tag: str) -> cdocker.BuildReport:
+def _build(ctx, path: Path, tag: str) -> imagebuild.BuildReport:
     """As the student's `docker build` does: BuildKit when the grading machine has it."""
     if buildkit.available():
         return buildkit.build(path, tag, run=ctx.run_id)
-    return cdocker.build(path, tag, run=ctx.run_id, quiet=True)
+    return imagebuild.build(path, tag, run=ctx.run_id, quiet=True)
 
 
 def _ensure_bases(ctx) -> None:
@@ -191,7 +192,7 @@ def _rebuild(ctx):
                 (copy / rel).write_text(text)
             try:
                 return _build(ctx, copy, f"{ctx.run_id}-lab01:cambio")
-            except cdocker.BuildFailed as exc:
+            except imagebuild.BuildFailed as exc:
                 raise AssertionError(f"La imagen no se vuelve a construir tras cambiar solo "
                                      f"app/main.py: {exc}") from None
     return ctx.memo("rebuild", build)

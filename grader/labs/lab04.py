@@ -18,7 +18,7 @@ from pathlib import Path
 import kubernetes_validate
 import yaml
 
-from course import docker as cdocker
+from course import imagebuild
 from course import k8s, pod_smoke
 from grader.checks import NotVerifiable, check
 from grader.labs._cluster import ensure_cluster
@@ -126,7 +126,7 @@ def _cluster_image(ctx, cluster: k8s.Cluster) -> str | None:
         return None
     def build():
         tag = f"{ctx.run_id}-catalogo:1.0.0"
-        cdocker.build(ctx.service_dir, tag, run=ctx.run_id, quiet=True)
+        imagebuild.build(ctx.service_dir, tag, run=ctx.run_id, quiet=True)
         cluster.load_image(tag)
         return tag
     return ctx.memo("cluster_image", build)
@@ -376,7 +376,7 @@ def fault_value_reaches_container(ctx):
 def pod_spec_runs_in_docker(ctx):
     """El pod generado, ejecutado en Docker con su usuario, su entorno y su raíz de solo lectura, supera sus sondas."""
     objects = render(ctx)
-    tag = ctx.memo("smoke_image", lambda: cdocker.build(
+    tag = ctx.memo("smoke_image", lambda: imagebuild.build(
         ctx.service_dir, f"{ctx.run_id}-catalogo:lab04", run=ctx.run_id, quiet=True).tag)
     try:
         report = pod_smoke.run(objects, image=tag, run=ctx.run_id, timeout=45, quiet=True)

@@ -22,6 +22,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from course import docker as cdocker
+from course import imagebuild
 from course import prom, promstack, traffic
 from grader.checks import NotVerifiable, check
 
@@ -135,9 +136,9 @@ def _image(ctx) -> str:
         # run="": the builder stage is not named after this run, so the final cleanup
         # never deletes a cached stage that other builds share (the final image still
         # carries the run label).
-        report = cdocker.build(ctx.service_dir, f"{ctx.run_id}-lab08:corrector", run="",
+        report = imagebuild.build(ctx.service_dir, f"{ctx.run_id}-lab08:corrector", run="",
                                extra_labels=cdocker.labels(ctx.run_id), quiet=True)
-    except cdocker.BuildFailed as exc:
+    except imagebuild.BuildFailed as exc:
         raise AssertionError(f"La imagen del servicio no se construye: {exc}") from None
     return report.tag
 
