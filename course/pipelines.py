@@ -31,6 +31,7 @@ from pathlib import Path
 
 import git
 import yaml
+from docker.errors import DockerException
 
 from course import REPO_ROOT, processes
 from course import docker as cdocker
@@ -395,8 +396,6 @@ def actionlint(path: Path) -> list[str]:
 def remove_act_toolcache() -> bool:
     """act mounts a volume ``act-toolcache`` in every job that runs in a container and never
     removes it; remove it unless a running job still uses it (then Docker refuses)."""
-    from docker.errors import DockerException
-
     try:
         cdocker.client().volumes.get("act-toolcache").remove()
         return True
@@ -408,14 +407,17 @@ def remove_images(registry_host: str) -> int:
     """Remove every local image tagged for this run's registry (``host:port/…``)."""
     client = cdocker.client()
     removed = 0
-    for image in cdocker.list_images(client):  # another run may remove images meanwhile
-        for ref in image.tags:
-            if ref.startswith(f"{registry_host}/"):
-                try:
-                    client.images.remove(ref, force=True)
-                    removed += 1
-                except Exception:  # already gone with an earlier tag
-                    pass
+    # Exclusive: deleting the last tag also deletes the untagged parent layers, which a
+    # build of another run (same service, same cache) may be stepping through right now.
+    with cdocker.build_lock(exclusive=True):
+        for image in cdocker.list_images(client):  # another run may remove images meanwhile
+            for ref in image.tags:
+                if ref.startswith(f"{registry_host}/"):
+                    try:
+                        client.images.remove(ref, force=True)
+                        removed += 1
+                    except DockerException:  # already gone with an earlier tag
+                        pass
     return removed
 
 
