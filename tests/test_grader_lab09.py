@@ -167,7 +167,7 @@ source s_uno { file("`LOGS_DIR`/catalogo-1.log" flags(no-parse) follow-freq(0.2)
 source s_dos { file("`LOGS_DIR`/catalogo-2.log" flags(no-parse) follow-freq(0.2)); };
 rewrite r_uno { set("catalogo-1" value("service")); };
 rewrite r_dos { set("catalogo-2" value("service")); };
-filter f_sondas { not message("\"http_path\": \"/health"); };
+filter f_sondas { not message("\"http_path\": ?\"/health"); };  # compact JSON or not
 rewrite r_secretos { subst("password=[^ ]+", "password=***", value("MESSAGE") flags(global)); };
 destination d_es {
   http(url("`VLOGS_URL`/insert/elasticsearch/_bulk?_msg_field=msg&_time_field=ts&_stream_fields=service")
@@ -201,3 +201,27 @@ def test_valid_alternative_scores_everything(tmp_path):
                                store={"retencion": "4w"}), "lab09")
     assert result.score == 1.0, result.to_markdown()
     assert result.verifiable_points == result.total_points
+
+
+def test_the_grader_reads_compact_and_spaced_json_and_never_compares_with_nothing():
+    """The service writes compact JSON (orjson); a student's service may add spaces. With
+    no line of its own request in the files, the grader reports its own error instead of
+    comparing the store with nothing (which would pass vacuously)."""
+    from grader.labs import lab09
+
+    class Pipeline:
+        lines = {"catalogo-1": ['{"request_id":"r-1","event":"a"}', "texto r-1 sin JSON",
+                                '{"request_id": "r-1", "http_path": "/health/live"}'],
+                 "catalogo-2": ['{"request_id": "r-1", "event": "b"}', '{"request_id":"r-10"}']}
+
+        def log_lines(self, alias):
+            return self.lines[alias]
+
+    class Ctx:
+        def memo(self, key, make):
+            assert key == "pipeline"
+            return Pipeline()
+
+    assert lab09._lines_in_files(Ctx(), "r-1") == 2
+    with pytest.raises(RuntimeError, match="no encuentra"):
+        lab09._lines_in_files(Ctx(), "r-2")

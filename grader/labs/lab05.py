@@ -232,7 +232,7 @@ def _artifact_texts(folder: Path) -> dict[str, str]:
 
 def _explain(run: pipelines.PipelineRun) -> str:
     failed = [job for job, state in run.jobs.items() if state == "failure"]
-    if not failed:
+    if not failed or run.timed_out:  # the tail says where it hung and the time limit
         return f"{run.summary()}\n--- últimas líneas ---\n{run.tail(30)}"
     # The tail of the whole log is the tool's summary: show what the failed jobs printed.
     parts = [run.summary()]
