@@ -46,6 +46,9 @@ DEFAULT_TIMEOUT_S = 300
 AUTHOR = git.Actor("Curso Tema 15", "curso@example.invalid")
 IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache", "*.pyc")
 GCL_SUMMARY = re.compile(r"^\s*(PASS|FAIL|WARN)\s+\[[^\]]*\]\s+(.+?)\s*$")
+# Colour codes: gitlab-ci-local colours its output when the environment asks for it (a
+# Jupyter kernel may set FORCE_COLOR); the log the course keeps and parses is plain text.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class PipelineToolMissing(RuntimeError):
@@ -304,13 +307,19 @@ def run_gitlab(work: WorkRepo, *, tag: str | None = None, branch: str = "main",
         # conda init there would put another Python first in PATH), nor write to ~/.docker.
         code, log, seconds, timed_out = _execute(cmd, cwd=work.path, env=_tool_env(HOME=str(private)),
                                                  timeout=timeout, tool_name="gitlab-ci-local")
-    jobs = {}
+    log, jobs = _parse_gitlab(log)
+    return PipelineRun("gitlab-ci-local", code, seconds, log, jobs, timed_out)
+
+
+def _parse_gitlab(raw: str) -> tuple[str, dict[str, str]]:
+    """The plain log and each job's result, from gitlab-ci-local's closing summary."""
+    log, jobs = ANSI_ESCAPE.sub("", raw), {}
     for line in log.splitlines():
         match = GCL_SUMMARY.match(line)
         if match:
             state = {"PASS": "success", "FAIL": "failure", "WARN": "failure"}[match[1]]
             jobs[match[2].replace(": [", " (").replace("]", ")")] = state
-    return PipelineRun("gitlab-ci-local", code, seconds, log, jobs, timed_out)
+    return log, jobs
 
 
 def artifacts_dir(work: WorkRepo) -> Path:

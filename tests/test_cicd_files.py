@@ -85,3 +85,12 @@ def test_repository_workflow_offline_part_runs_with_act():
     assert done.returncode == 0, log[-3000:]
     assert jobs == {"validar": "success"}, jobs
     assert "passed" in log
+
+
+def test_gitlab_summary_is_read_with_or_without_colours():
+    """A Jupyter kernel may ask tools for colour: the jobs' results are read all the same."""
+    coloured = ("\x1b[30m\x1b[41m FAIL \x1b[49m\x1b[39m [   21 s] \x1b[94mdeploy\x1b[39m\n"
+                " PASS  [  2 s] test: [api]\n  \x1b[31m>\x1b[39m error: timed out\n")
+    log, jobs = pipelines._parse_gitlab(coloured)
+    assert jobs == {"deploy": "failure", "test (api)": "success"}
+    assert "\x1b" not in log and "> error: timed out" in log
