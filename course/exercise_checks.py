@@ -99,6 +99,8 @@ RELEASE_CASES = [
      "Un parche de una rama antigua solo mueve 1.3: 1 y latest ya apuntan a 1.4.2, que es mayor."),
     ("1.4.4", ["1.4.2", "2.0.0"], "Con 2.0.0 publicada, un parche de la 1.4 no puede mover latest."),
     ("2.0.0", ["1.4.2"], "Una versión mayor nueva crea 2.0 y 2, y mueve latest."),
+    ("1.10.0", ["1.2.0", "1.9.3"],
+     "Compara con semver.Version, no como texto: como cadena, «1.10.0» < «1.9.3»."),
     ("2.1.0-rc.1", ["2.0.0"], "Una pre-release solo recibe su propia etiqueta."),
     ("2.1.0", ["2.0.0", "2.1.0-rc.1"],
      "Las pre-releases publicadas no cuentan: 2.1.0 es la estable más alta y mueve 2.1, 2 y latest."),
