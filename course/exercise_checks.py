@@ -252,6 +252,6 @@ def review_fast_ratio(query: str, threshold: str = "0.1") -> list[Condition]:
         Condition("Suma antes de dividir (sum(…) / sum(…))",
                   division and all(type(side).__name__ == "AggregateExpr" and str(side.op) == "sum"
                                    and not side.modifier for side in (lhs, rhs)),
-                  "Sin sum() sin «by», cada serie (instancia, ruta…) se divide por separado: "
-                  "el resultado es una serie por combinación de etiquetas, no un número."),
+                  "Suma cada lado con sum(…), sin «by», antes de dividir: si no, Prometheus "
+                  "divide serie a serie (por instancia, ruta, le…) y no sale un único número."),
     ]

@@ -61,6 +61,10 @@ class Result:
     def __bool__(self) -> bool:
         return self.passed
 
+    def __repr__(self) -> str:  # short: a notebook cell may end with the call
+        return (f"<Result {self.title!r}: {len(self.names(True))} bien, {len(self.failed)} mal, "
+                f"{len(self.skipped)} sin comprobar>")
+
     def hints(self) -> list[str]:
         return [c.hint for c in self.failed]
 

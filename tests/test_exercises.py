@@ -258,7 +258,7 @@ def test_promql_right_answers_pass(query):
 @pytest.mark.parametrize("query, failed_name, hint_word", [
     ('rate(http_request_duration_seconds_bucket{le="0.1"}[1m])'
      ' / rate(http_request_duration_seconds_count[1m])', "Suma antes de dividir (sum(…) / sum(…))",
-     "cada serie"),
+     "serie a serie"),
     ('sum(rate(http_request_duration_seconds_bucket{le="0.25"}[1m]))'
      ' / sum(rate(http_request_duration_seconds_count[1m]))',
      'El numerador usa el cubo le="0.1" de http_request_duration_seconds_bucket', "acumulativos"),
