@@ -7,15 +7,18 @@ in the notebooks; these run anywhere, so tests can feed them typical wrong answe
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 from typing import Callable, Iterable
 
 import promql_parser
 import semver
 import structlog
+import yaml
 from structlog.testing import capture_logs
 
 from course import dockerfile as cdockerfile
-from course.exercises import Condition, condition
+from course.exercises import Condition, condition, skip
 
 # --- 01: repair a Dockerfile -------------------------------------------------------------
 
@@ -255,3 +258,16 @@ def review_fast_ratio(query: str, threshold: str = "0.1") -> list[Condition]:
                   "Suma cada lado con sum(…), sin «by», antes de dividir: si no, Prometheus "
                   "divide serie a serie (por instancia, ruta, le…) y no sale un único número."),
     ]
+
+
+def review_with_promtool(query: str, promtool: str | None, folder: Path) -> Condition:
+    """Without a running Prometheus: ``promtool check rules`` parses the query as a rule."""
+    name = "promtool check rules acepta la consulta"
+    if not promtool:
+        return skip(name, "no hay Prometheus ni binario promtool")
+    rules = folder / "ejercicio-reglas.yml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "ejercicio", "rules": [
+        {"record": "ejercicio:rapidas:ratio1m", "expr": query}]}]}))
+    done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True,
+                          timeout=30)
+    return Condition(name, done.returncode == 0, (done.stdout + done.stderr).strip()[-300:])

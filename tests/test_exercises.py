@@ -276,3 +276,15 @@ def test_promql_mistake_is_reported(query, failed_name, hint_word):
     failed = failing(exercise_checks.review_fast_ratio(query))
     assert failed_name in failed, failed
     assert hint_word in failed[failed_name]
+
+
+@pytest.mark.skipif(not shutil.which("promtool"), reason="sin el binario promtool")
+def test_promtool_fallback_accepts_the_answer_and_reports_a_syntax_error(tmp_path):
+    promtool = shutil.which("promtool")
+    assert exercise_checks.review_with_promtool(GOOD_QUERY, promtool, tmp_path).passed
+    broken = exercise_checks.review_with_promtool(GOOD_QUERY[:-1], promtool, tmp_path)
+    assert broken.passed is False and "parse error" in broken.hint
+
+
+def test_promtool_fallback_without_binary_is_skipped_not_passed(tmp_path):
+    assert exercise_checks.review_with_promtool(GOOD_QUERY, None, tmp_path).skipped
