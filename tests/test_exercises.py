@@ -1,0 +1,290 @@
+"""The exercises inside the lessons: a typical wrong answer is reported (✘ with its hint),
+a right answer passes, and the check never raises for a wrong answer."""
+import shutil
+import subprocess
+
+import pytest
+import semver
+import structlog
+
+from course import REPO_ROOT, exercise_checks, exercises
+from course.compose import Project
+
+# --- the generic helper -----------------------------------------------------------------
+
+def test_check_prints_marks_and_hint_and_never_raises(capsys):
+    result = exercises.check("prueba", [
+        exercises.Condition("bien", True),
+        exercises.Condition("mal [1m]", False, "arregla [esto]"),
+        exercises.condition("revienta", lambda: 1 / 0, "no dividas por cero"),
+        exercises.skip("sin motor", "no hay Docker"),
+    ])
+    out = capsys.readouterr().out
+    assert not result.passed and not result
+    assert [c.name for c in result.failed] == ["mal [1m]", "revienta"]
+    assert "✔ bien" in out and "✘ mal [1m]" in out and "Pista: arregla [esto]" in out
+    assert "ZeroDivisionError" in result.failed[1].hint
+    assert "sin comprobar: no hay Docker" in out
+    assert "Aún fallan 2 de 3" in out
+
+
+def test_skipped_conditions_never_count_as_passed():
+    assert not exercises.check("nada", [exercises.skip("a", "sin motor")], quiet=True).passed
+    assert exercises.check("algo", [exercises.Condition("a", True), exercises.skip("b", "sin motor")],
+                           quiet=True).passed
+
+
+def failing(conditions) -> dict[str, str]:
+    result = exercises.check("prueba", conditions, quiet=True)
+    return {c.name: c.hint for c in result.failed}
+
+
+# --- 01: Dockerfile ---------------------------------------------------------------------
+
+GOOD_DOCKERFILE = """\
+FROM python:3.11-slim
+RUN groupadd --system --gid 1001 app && useradd --system --uid 1001 --gid app app
+WORKDIR /srv/service
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+COPY app ./app
+USER 1001:1001
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0"]
+"""
+
+
+def test_dockerfile_right_answer_passes():
+    assert not failing(exercise_checks.review_dockerfile(GOOD_DOCKERFILE))
+
+
+def test_the_service_dockerfile_passes_too():
+    # A valid alternative: multi-stage, dependencies installed in the builder stage.
+    text = (REPO_ROOT / "service" / "Dockerfile").read_text()
+    assert not failing(exercise_checks.review_dockerfile(text))
+
+
+@pytest.mark.parametrize("mistake, wrong, hint_word", [
+    ("copy everything first", GOOD_DOCKERFILE.replace("COPY requirements.txt ./\n", "COPY . .\n"),
+     "requirements.txt"),
+    ("shell form", GOOD_DOCKERFILE.replace('CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0"]',
+                                           "CMD uvicorn app.main:app --host 0.0.0.0"), "SIGTERM"),
+    ("no USER", GOOD_DOCKERFILE.replace("USER 1001:1001\n", ""), "USER 1001:1001"),
+    ("USER root", GOOD_DOCKERFILE.replace("USER 1001:1001", "USER root"), "USER 1001:1001"),
+    ("USER 0", GOOD_DOCKERFILE.replace("USER 1001:1001", "USER 0:0"), "USER 1001:1001"),
+])
+def test_dockerfile_mistake_is_reported(mistake, wrong, hint_word):
+    failed = failing(exercise_checks.review_dockerfile(wrong))
+    assert len(failed) == 1, failed
+    assert hint_word in next(iter(failed.values()))
+
+
+def test_dockerfile_user_only_in_builder_stage_is_root():
+    text = "FROM python:3.11 AS builder\nUSER 1001\nRUN pip install x\n" + GOOD_DOCKERFILE.replace(
+        "USER 1001:1001\n", "")
+    assert "La imagen final no se ejecuta como root" in failing(exercise_checks.review_dockerfile(text))
+
+
+# --- 02: release tags -------------------------------------------------------------------
+
+def naive_tags(version, published):
+    v = semver.Version.parse(version)
+    return [str(v)] if v.prerelease else [str(v), f"{v.major}.{v.minor}", str(v.major), "latest"]
+
+
+def text_compare_tags(version, published):
+    # Typical mistake: comparing versions as strings ("1.10.0" < "1.9.3").
+    v = semver.Version.parse(version)
+    if v.prerelease:
+        return [str(v)]
+    stable = [p for p in published if "-" not in p]
+    tags = [version]
+    if all(version > p for p in stable if p.rsplit(".", 1)[0] == f"{v.major}.{v.minor}"):
+        tags.append(f"{v.major}.{v.minor}")
+    if all(version > p for p in stable if p.split(".")[0] == str(v.major)):
+        tags.append(str(v.major))
+    if all(version > p for p in stable):
+        tags.append("latest")
+    return tags
+
+
+def test_release_tags_reference_passes():
+    assert not failing(exercise_checks.review_release_tags(exercise_checks.expected_release_tags))
+
+
+def test_release_tags_naive_policy_is_reported():
+    failed = failing(exercise_checks.review_release_tags(naive_tags))
+    assert any("1.3.6" in name and "rama antigua" in hint for name, hint in failed.items())
+    assert any("1.4.4" in name and "latest" in hint for name, hint in failed.items())
+
+
+def test_release_tags_prerelease_getting_floating_tags_is_reported():
+    def everything(version, published):
+        v = semver.Version.parse(version)
+        return [str(v), f"{v.major}.{v.minor}", str(v.major), "latest"]
+    failed = failing(exercise_checks.review_release_tags(everything))
+    assert any("2.1.0-rc.1" in name and "pre-release" in hint for name, hint in failed.items())
+
+
+def test_release_tags_string_comparison_is_reported():
+    failed = failing(exercise_checks.review_release_tags(text_compare_tags))
+    assert list(failed) and all("1.10.0" in name for name in failed), failed
+    assert "semver.Version" in next(iter(failed.values()))
+
+
+def test_release_tags_function_that_raises_is_reported():
+    def broken(version, published):
+        return semver.Version.parse(version.lstrip("v")).bump_minor().nonexistent
+    failed = failing(exercise_checks.review_release_tags(broken))
+    assert len(failed) == len(exercise_checks.RELEASE_CASES)
+    assert "AttributeError" in next(iter(failed.values()))
+
+
+# --- 03: depends_on ---------------------------------------------------------------------
+
+def resolved(condition: str | None = "service_healthy", healthcheck: bool = True) -> dict:
+    lenta = {"image": "debian"}
+    if healthcheck:
+        lenta["healthcheck"] = {"test": ["CMD", "test", "-f", "/tmp/lista"]}
+    app = {"image": "debian"}
+    if condition:
+        app["depends_on"] = {"lenta": {"condition": condition, "required": True}}
+    return {"services": {"lenta": lenta, "app": app}}
+
+
+def test_depends_on_right_answer_passes():
+    assert not failing(exercise_checks.review_depends_on(resolved()))
+
+
+@pytest.mark.parametrize("wrong, hint_word", [
+    (resolved("service_started"), "service_started"),
+    (resolved(None), "ninguna"),
+    (resolved("service_healthy", healthcheck=False), "healthcheck"),
+])
+def test_depends_on_mistake_is_reported(wrong, hint_word):
+    failed = failing(exercise_checks.review_depends_on(wrong))
+    assert len(failed) == 1 and hint_word in next(iter(failed.values())), failed
+
+
+def test_startup_order():
+    assert exercise_checks.review_startup_order(12.0, 10.5).passed
+    early = exercise_checks.review_startup_order(8.0, 11.0)
+    assert early.passed is False and "3.0 s ANTES" in early.hint
+    assert exercise_checks.review_startup_order(None, 11.0).passed is False
+
+
+@pytest.mark.skipif(not shutil.which("docker") or subprocess.run(
+    ["docker", "compose", "version"], capture_output=True).returncode != 0,
+    reason="sin la CLI docker compose")
+def test_depends_on_short_form_through_the_real_cli(tmp_path, monkeypatch):
+    # `docker compose config` turns the list form into service_started: the check sees it.
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/tema15/docker.sock")  # needs no engine
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  lenta:\n    image: debian\n"
+        "    healthcheck: {test: [CMD, 'true']}\n"
+        "  app:\n    image: debian\n    depends_on: [lenta]\n")
+    config = Project(tmp_path / "compose.yaml", name="t15-ejercicio-config", echo=False).config()
+    failed = failing(exercise_checks.review_depends_on(config))
+    assert list(failed) == ["«app» espera a que «lenta» esté sana (service_healthy)"]
+
+
+# --- 07: structlog processor ------------------------------------------------------------
+
+def good_filter(_, method_name, event_dict):
+    if method_name == "info" and str(event_dict.get("path", "")).startswith("/health/"):
+        raise structlog.DropEvent
+    return event_dict
+
+
+def test_health_filter_right_answer_passes():
+    assert not failing(exercise_checks.review_health_filter(good_filter))
+
+
+def returns_none(_, method_name, event_dict):
+    return None if str(event_dict.get("path", "")).startswith("/health/") else event_dict
+
+
+def drops_all_levels(_, method_name, event_dict):
+    if event_dict.get("path", "").startswith("/health/"):
+        raise structlog.DropEvent
+    return event_dict
+
+
+def only_live(_, method_name, event_dict):
+    if method_name == "info" and event_dict.get("path") == "/health/live":
+        raise structlog.DropEvent
+    return event_dict
+
+
+def key_error(_, method_name, event_dict):
+    if method_name == "info" and event_dict["path"].startswith("/health/"):
+        raise structlog.DropEvent
+    return event_dict
+
+
+def pass_through(_, method_name, event_dict):
+    return event_dict
+
+
+@pytest.mark.parametrize("processor, failed_name, hint_word", [
+    (pass_through, "Descarta GET /health/live con nivel info", "DropEvent"),
+    (returns_none, "Descarta GET /health/live con nivel info", "devolver None"),
+    (drops_all_levels, "Conserva /health/ready cuando se registra como warning", "method_name"),
+    (only_live, "Descarta GET /health/ready con nivel info", "prefijo /health/"),
+    (key_error, "Conserva un evento sin campo path", "event_dict.get"),
+])
+def test_health_filter_mistake_is_reported(processor, failed_name, hint_word):
+    failed = failing(exercise_checks.review_health_filter(processor))
+    assert failed_name in failed, failed
+    assert hint_word in failed[failed_name]
+
+
+# --- 08: PromQL -------------------------------------------------------------------------
+
+GOOD_QUERY = ('sum(rate(http_request_duration_seconds_bucket{le="0.1"}[1m]))'
+              ' / sum(rate(http_request_duration_seconds_count[1m]))')
+
+
+@pytest.mark.parametrize("query", [
+    GOOD_QUERY,
+    '(sum(rate(http_request_duration_seconds_bucket{le="0.1"}[5m]))'
+    ' / sum(rate(http_request_duration_seconds_bucket{le="+Inf"}[5m])))',
+    'sum(increase(http_request_duration_seconds_bucket{le="0.1"}[1m]))'
+    ' / sum(increase(http_request_duration_seconds_count[1m]))',
+])
+def test_promql_right_answers_pass(query):
+    assert not failing(exercise_checks.review_fast_ratio(query))
+
+
+@pytest.mark.parametrize("query, failed_name, hint_word", [
+    ('rate(http_request_duration_seconds_bucket{le="0.1"}[1m])'
+     ' / rate(http_request_duration_seconds_count[1m])', "Suma antes de dividir (sum(…) / sum(…))",
+     "serie a serie"),
+    ('sum(rate(http_request_duration_seconds_bucket{le="0.25"}[1m]))'
+     ' / sum(rate(http_request_duration_seconds_count[1m]))',
+     'El numerador usa el cubo le="0.1" de http_request_duration_seconds_bucket', "acumulativos"),
+    ('sum(rate(http_request_duration_seconds_bucket{le="0.1"}[1m]))'
+     ' / sum(rate(http_request_duration_seconds_bucket{le="0.5"}[1m]))',
+     "El denominador es el total de peticiones", "_count"),
+    ('sum(http_request_duration_seconds_bucket{le="0.1"}) / sum(http_request_duration_seconds_count)',
+     "Usa rate(…[ventana]) sobre los contadores", "rate(x[1m])"),
+    ('histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))',
+     "Es un cociente: peticiones rápidas / todas", "Divide"),
+    ('sum(rate(http_request_duration_seconds_bucket{le="0.1"}[1m]) / sum(', "Es PromQL válido",
+     "analizador"),
+])
+def test_promql_mistake_is_reported(query, failed_name, hint_word):
+    failed = failing(exercise_checks.review_fast_ratio(query))
+    assert failed_name in failed, failed
+    assert hint_word in failed[failed_name]
+
+
+@pytest.mark.skipif(not shutil.which("promtool"), reason="sin el binario promtool")
+def test_promtool_fallback_accepts_the_answer_and_reports_a_syntax_error(tmp_path):
+    promtool = shutil.which("promtool")
+    assert exercise_checks.review_with_promtool(GOOD_QUERY, promtool, tmp_path).passed
+    broken = exercise_checks.review_with_promtool(GOOD_QUERY[:-1], promtool, tmp_path)
+    assert broken.passed is False and "parse error" in broken.hint
+
+
+def test_promtool_fallback_without_binary_is_skipped_not_passed(tmp_path):
+    assert exercise_checks.review_with_promtool(GOOD_QUERY, None, tmp_path).skipped
