@@ -11,6 +11,7 @@ import sys
 import time
 
 from results_io import show_and_save  # sibling module (run as a script)
+
 from course import REPO_ROOT
 from course import docker as cdocker
 from grader import isolated, sandbox
@@ -46,7 +47,7 @@ def main(labs: list[str]) -> dict:
             f"{lab}_aislado_sobre_normal": contained.seconds / plain.seconds,
             f"{lab}_sobrecoste_s": contained.seconds - plain.seconds,
             f"{lab}_puntuacion_normal": plain.score, f"{lab}_puntuacion_aislado": contained.score,
-            f"{lab}_mismos_estados": plain.statuses == contained.statuses,
+            f"{lab}_mismos_estados": plain.statuses() == contained.statuses(),
         })
     show_and_save("Sobrecoste de --aislado por entrega (una ejecución)", "aislado", results)
     return results

@@ -154,7 +154,8 @@ def _grade_one(submission: Path, *, lab: str | None, cell_timeout: float, total_
                notify: Callable[[str], None] = lambda _: None, isolated: bool = False
                ) -> tuple[LabResult | None, str, float]:
     """(result, problem, seconds) of one submission; never raises (a batch goes on)."""
-    from grader import isolated as isolated_grading, sandbox
+    from grader import isolated as isolated_grading
+    from grader import sandbox
 
     started = time.perf_counter()
     result, problem = None, ""

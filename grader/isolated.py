@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from course import REPO_ROOT, cleanup
+from course import REPO_ROOT, cleanup, images
 from course import docker as cdocker
-from course import images
 from grader import checks, runner, sandbox
 from grader.grade import CELL_TIMEOUT, TOTAL_TIMEOUT, GradingError, infer_lab, load_lab
 from grader.report import LabResult
@@ -25,7 +25,7 @@ from grader.report import LabResult
 LAB_IMAGES: dict[str, tuple[str, ...]] = {
     "lab01": ("python-slim",),
     "lab03": ("python-slim", "postgres", "redis"),
-    "lab07": ("python-slim",),
+    "lab07": (),  # its grader runs the service as a local process: no image
     "lab08": ("python-slim", "prometheus", "alertmanager"),
 }
 DEFAULT_IMAGES = ("python-slim",)
@@ -33,7 +33,6 @@ DEFAULT_IMAGES = ("python-slim",)
 # network of its own with a route out (see ``sandbox.Limits.network``); the rest, none.
 NEEDS_PACKAGE_INDEX = {"lab01", "lab03", "lab05", "lab08"}
 SUBMISSION_DIR = "/entrega"
-RESULT_FILE = "resultado-aislado.json"
 MARGIN_S = 300  # beyond the inner total timeout: loading the kernel, the checks, cleanup
 CACHE = Path(os.environ.get("TEMA15_CACHE", Path.home() / ".cache" / "tema15"))
 
@@ -63,15 +62,21 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         notify("Copiando las imágenes del curso al Docker aislado…")
         sandbox.load_images(box, [images.CATALOG[key].reference
                                   for key in LAB_IMAGES.get(lab, DEFAULT_IMAGES)])
+        if box.load_seconds:
+            notify("Imágenes copiadas: " + ", ".join(
+                f"{ref} ({seconds:.1f} s)" for ref, seconds in box.load_seconds.items()))
         notify("Corrigiendo dentro del contenedor aislado…")
         inner = f"{SUBMISSION_DIR}/{submission.name}"
+        # An unguessable name: the notebook runs in the same container before the grader
+        # writes its report (a hurdle, not a guarantee: it can read the grader's argv).
+        result_file = f"resultado-{secrets.token_hex(8)}.json"
         argv = [sys.executable, "-m", "curso", "corregir", inner, "--lab", lab,
-                "--json", f"{sandbox.SOCKET_DIR}/{RESULT_FILE}",
+                "--json", f"{sandbox.SOCKET_DIR}/{result_file}",
                 "--timeout-celda", str(int(cell_timeout)), "--timeout-total", str(int(total_timeout))]
         if only:
             argv += ["--solo", ",".join(only)]
         execution = sandbox.execute(box, argv, env=_inner_env(), workdir=str(REPO_ROOT))
-        result = _result(box, lab, submission, execution)
+        result = _result(box, lab, submission, execution, result_file)
         result.run_id = run_id
         result.seconds = time.perf_counter() - started
         return result
@@ -114,10 +119,10 @@ def _inner_env() -> dict[str, str]:
 
 
 def _result(box: sandbox.Sandbox, lab: str, submission: Path,
-            execution: sandbox.Execution) -> LabResult:
+            execution: sandbox.Execution, result_file: str) -> LabResult:
     """The inner grader's report; when there is none, a report whose every check failed
     and says why (wall-clock limit, out of memory, a crashed grader)."""
-    path = box.private_dir / RESULT_FILE
+    path = box.private_dir / result_file
     if execution.returncode is not None and path.is_file():
         try:
             result = LabResult.from_dict(json.loads(path.read_text(encoding="utf-8")))

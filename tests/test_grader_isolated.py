@@ -93,7 +93,7 @@ def test_lab07_solution_scores_the_same_isolated(sandbox_ready, graded_as_on_bin
     plain = grade(LAB07_SOLUTION, "lab07")
     contained = isolated.grade(LAB07_SOLUTION, "lab07")
     assert contained.execution.status == "ok", contained.execution.message
-    assert contained.statuses == plain.statuses
+    assert contained.statuses() == plain.statuses()
     assert contained.score == plain.score == 1.0
 
 
