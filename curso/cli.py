@@ -85,6 +85,15 @@ def build_parser() -> SpanishParser:
     grade.add_argument("--reanudar", action="store_true",
                        help="con --clase: no vuelve a corregir las entregas que ya tienen informe "
                             "de la misma entrega con el mismo corrector")
+    grade.add_argument("--aislado", action="store_true",
+                       help="corrige cada entrega dentro de su propio contenedor con su propio "
+                            "Docker (copias de las imágenes del curso), con límites de CPU, "
+                            "memoria, procesos, /tmp y tiempo, sin red salvo loopback (o con "
+                            "una red propia con salida si el laboratorio instala paquetes con "
+                            "pip). Evita que una entrega borre contenedores o procesos del "
+                            "anfitrión por medios ordinarios; NO es una frontera de seguridad "
+                            "frente a un atacante decidido (el contenedor tiene casi todas las "
+                            "capacidades): para código hostil usa una máquina virtual desechable")
     grade.add_argument("--salida", metavar="CARPETA",
                        help="con --clase: dónde dejar notas.csv, resumen.md, notas.png y un "
                             "informe por estudiante (por defecto, <ENTREGA>-informes)")
@@ -167,9 +176,19 @@ def corregir(args) -> int:
         raise GradingError("--salida, --paralelo y --reanudar solo tienen sentido con --clase.")
     with show.console.status(f"Corrigiendo {args.entrega}…") as status:
         only = [i.strip() for i in args.solo.split(",") if i.strip()] if args.solo else None
-        result = grade(Path(args.entrega), args.lab, cell_timeout=args.timeout_celda,
-                       total_timeout=args.timeout_total, keep_workdir=args.conservar,
-                       notify=lambda message: status.update(message), only=only)
+        if args.aislado:
+            from grader import isolated
+
+            if args.conservar:
+                raise GradingError("--conservar no funciona con --aislado: la carpeta de "
+                                   "trabajo vive dentro del contenedor aislado y se borra con él.")
+            result = isolated.grade(Path(args.entrega), args.lab, cell_timeout=args.timeout_celda,
+                                    total_timeout=args.timeout_total,
+                                    notify=lambda message: status.update(message), only=only)
+        else:
+            result = grade(Path(args.entrega), args.lab, cell_timeout=args.timeout_celda,
+                           total_timeout=args.timeout_total, keep_workdir=args.conservar,
+                           notify=lambda message: status.update(message), only=only)
     show.console.print(Markdown(result.to_markdown()))
     for option, text in ((args.json, result.to_json), (args.junit, result.to_junit),
                          (args.markdown, result.to_markdown), (args.html, result.to_html)):
@@ -196,7 +215,7 @@ def corregir_clase(args) -> int:
         entries = batch.grade_class(
             folder, args.lab, out_dir, cell_timeout=args.timeout_celda,
             total_timeout=args.timeout_total, jobs=args.paralelo, resume=args.reanudar,
-            notify=lambda i, n, message: status.update(f"[{i}/{n}] {message}"))
+            isolated=args.aislado, notify=lambda i, n, message: status.update(f"[{i}/{n}] {message}"))
     show.table(f"Corrección de la clase ({len(entries)} entregas)",
                ["Estudiante", "Puntuación", "Puntos", "Ejecución", "Motivo"],
                [(e.student, f"{e.result.score:.0%}" if e.result else "—",
@@ -273,6 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     except GradingError as exc:
         show.console.print(f"[red]✘[/red] {exc}")
         return 2
+    except RuntimeError as exc:
+        from grader.sandbox import SandboxUnavailable
+
+        if not isinstance(exc, SandboxUnavailable):
+            raise
+        show.console.print(f"[red]✘[/red] No se corrige: sin aislamiento disponible. {exc}")
+        return 1
     except KeyboardInterrupt:
         show.warn("Interrumpido.")
         return 130

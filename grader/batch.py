@@ -91,6 +91,7 @@ def _safe_name(student: str) -> str:
 
 def grade_class(folder: Path, lab: str | None, out_dir: Path, *,
                 cell_timeout: float, total_timeout: float, jobs: int = 1, resume: bool = False,
+                isolated: bool = False,
                 notify: Callable[[int, int, str], None] = lambda i, n, message: None
                 ) -> list[Entry]:
     """Grade every submission of ``folder`` into ``out_dir``, ``jobs`` at a time;
@@ -111,6 +112,8 @@ def grade_class(folder: Path, lab: str | None, out_dir: Path, *,
         else:
             pending.append((i, entry))
     options = {"lab": lab, "cell_timeout": cell_timeout, "total_timeout": total_timeout}
+    if isolated:  # each submission in its own sandbox (grader.isolated)
+        options["isolated"] = True
     if jobs == 1:
         for i, entry in pending:
             notify(i, len(entries), f"{entry.student}: empezando")
@@ -148,15 +151,19 @@ def grade_class(folder: Path, lab: str | None, out_dir: Path, *,
 
 
 def _grade_one(submission: Path, *, lab: str | None, cell_timeout: float, total_timeout: float,
-               notify: Callable[[str], None] = lambda _: None
+               notify: Callable[[str], None] = lambda _: None, isolated: bool = False
                ) -> tuple[LabResult | None, str, float]:
     """(result, problem, seconds) of one submission; never raises (a batch goes on)."""
+    from grader import isolated as isolated_grading
+    from grader import sandbox
+
     started = time.perf_counter()
     result, problem = None, ""
     try:
-        result = grade(submission, lab, cell_timeout=cell_timeout, total_timeout=total_timeout,
-                       notify=notify)
-    except GradingError as exc:
+        grade_fn = isolated_grading.grade if isolated else grade
+        result = grade_fn(submission, lab, cell_timeout=cell_timeout,
+                          total_timeout=total_timeout, notify=notify)
+    except (GradingError, sandbox.SandboxUnavailable) as exc:
         problem = str(exc)
     except Exception as exc:  # the grader's own bug: report it, keep the batch going
         where = traceback.extract_tb(exc.__traceback__)[-1]

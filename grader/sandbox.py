@@ -1,0 +1,255 @@
+"""A container with its own Docker daemon for one submission (``curso corregir --aislado``).
+
+The container runs Debian's ``dockerd`` (image built from ``grader/sandbox_image``) with
+CPU, memory, pids and /tmp limits and ``--network none``: the inner daemon's bridge lives
+in the container's own network namespace, so inner containers reach each other and the
+sandbox's loopback, never the host's network. The daemon's socket is in a private host
+directory bind-mounted into the container, so the host side talks to it as
+``unix://<dir>/docker.sock``.
+
+``--privileged`` does not work on this kind of host (the engine lacks CAP_SYS_RESOURCE),
+so the sandbox gets every capability but that one, no seccomp/AppArmor profile and all
+devices (see ``PRIVILEGES``). That contains ordinary mistakes and mischief (it cannot see
+the host's containers or processes), but it is NOT a security boundary against a
+determined attacker: use a disposable VM for hostile code.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from course import docker as cdocker
+from course import imagebuild
+
+RECIPE_DIR = Path(__file__).parent / "sandbox_image"
+IMAGE = "tema15/aislado:bookworm"
+BASE_IMAGE = "debian:12.12-slim"  # the course's Debian base (catalog key "debian")
+RECIPE_LABEL = "tema15.receta"
+SOCKET_DIR = "/run/tema15"        # inside the sandbox; bind-mounted from a private host dir
+READY_TIMEOUT_S = 60
+PRIVILEGES = {
+    "cap_add": ["ALL"],
+    "cap_drop": ["SYS_RESOURCE"],  # the host engine does not hold it: asking for it fails
+    "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
+    "device_cgroup_rules": ["a *:* rwm"],
+}
+# `docker run --security-opt systempaths=unconfined`: the CLI sends it as empty masked and
+# read-only /proc paths (the inner daemon writes /proc/sys); the Python SDK lacks the option.
+UNMASKED_PATHS = {"MaskedPaths": [], "ReadonlyPaths": []}
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can be started here; the message says why (Spanish)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpus: float = 1.0
+    memory_mb: int = 2048        # memory and swap: no swap beyond it
+    pids: int = 1024
+    tmp_mb: int = 1024           # /tmp (the grader's work dirs) is a tmpfs of this size
+    wall_clock_s: float = 2100.0
+    # "none": loopback only. "salida": a bridge network of its own with a route out, for
+    # labs whose image builds download packages (pip from PyPI): no offline index exists
+    # that a student's unmodified Dockerfile would use.
+    network: str = "none"
+
+
+@dataclass
+class Sandbox:
+    run_id: str
+    container_name: str
+    volume_name: str
+    private_dir: Path
+    limits: Limits
+    load_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def docker_host(self) -> str:
+        """DOCKER_HOST for the sandbox's own daemon, seen from the host."""
+        return f"unix://{self.private_dir / 'docker.sock'}"
+
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.docker_host, timeout=120)
+
+
+def recipe_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(RECIPE_DIR.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ensure_image() -> str:
+    """The sandbox image, built once (and again only when its recipe changes)."""
+    c = cdocker.client()
+    try:
+        if c.images.get(IMAGE).labels.get(RECIPE_LABEL) == recipe_hash():
+            return IMAGE
+    except ImageNotFound:
+        pass
+    try:
+        c.images.get(BASE_IMAGE)
+    except ImageNotFound:
+        raise SandboxUnavailable(
+            f"Falta la imagen base {BASE_IMAGE} para construir el entorno aislado: "
+            "prepárala con `curso imagenes debian`.") from None
+    try:
+        imagebuild.build(RECIPE_DIR, IMAGE, buildargs={"BASE": BASE_IMAGE}, run="", quiet=True,
+                         extra_labels={RECIPE_LABEL: recipe_hash()})
+    except imagebuild.BuildFailed as exc:
+        raise SandboxUnavailable("No se pudo construir la imagen del entorno aislado (instala "
+                                 f"el paquete docker.io de Debian dentro): {exc}") from None
+    return IMAGE
+
+
+def start(run_id: str, *, limits: Limits = Limits(),
+          read_only: dict[Path, str] | None = None) -> Sandbox:
+    """Start the sandbox of ``run_id`` and wait for its daemon. ``read_only``: host paths
+    mounted read-only at the given container paths. On failure nothing is left behind."""
+    image = ensure_image()
+    private = Path(tempfile.mkdtemp(prefix=f"{run_id}-aislado-"))
+    box = Sandbox(run_id, cdocker.name("aislado", run_id), cdocker.name("aislado-docker", run_id),
+                  private, limits)
+    mounts = {box.volume_name: {"bind": "/var/lib/docker", "mode": "rw"},
+              str(private): {"bind": SOCKET_DIR, "mode": "rw"}}
+    for host_path, inner in (read_only or {}).items():
+        mounts[str(host_path)] = {"bind": inner, "mode": "ro"}
+    c = cdocker.client()
+    try:
+        c.volumes.create(box.volume_name, labels=cdocker.labels(run_id))
+        network_mode = "none"
+        if limits.network == "salida":
+            # Its own network, no inter-container traffic: never the shared default bridge.
+            network_mode = c.networks.create(
+                cdocker.name("aislado-red", run_id), driver="bridge",
+                labels=cdocker.labels(run_id),
+                options={"com.docker.network.bridge.enable_icc": "false"}).name
+        host_config = c.api.create_host_config(
+            network_mode=network_mode, nano_cpus=int(limits.cpus * 1e9),
+            mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
+            pids_limit=limits.pids, tmpfs={"/tmp": f"size={limits.tmp_mb}m"},
+            binds=mounts, **PRIVILEGES)
+        host_config.update(UNMASKED_PATHS)
+        created = c.api.create_container(
+            image, name=box.container_name, labels=cdocker.labels(run_id),
+            environment={"TEMA15_SOCKET_DIR": SOCKET_DIR}, host_config=host_config,
+            volumes=[m["bind"] for m in mounts.values()])
+        c.api.start(created["Id"])
+        _wait_ready(box)
+    except (APIError, DockerException, SandboxUnavailable) as exc:
+        logs = _logs(box)
+        stop(box)
+        if isinstance(exc, SandboxUnavailable):
+            raise
+        raise SandboxUnavailable(
+            "El motor Docker no permite arrancar un contenedor con su propio Docker "
+            f"dentro ({str(exc).splitlines()[0]}).{logs}") from None
+    return box
+
+
+def _wait_ready(box: Sandbox) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        container = cdocker.client().containers.get(box.container_name)
+        if container.status in ("exited", "dead"):
+            raise SandboxUnavailable("El Docker interior terminó al arrancar." + _logs(box))
+        if (box.private_dir / "docker.sock").exists():
+            try:
+                box.client().ping()
+                return
+            except DockerException:
+                pass  # socket created, API not serving yet
+        time.sleep(0.2)
+    raise SandboxUnavailable(f"El Docker interior no respondió en {READY_TIMEOUT_S} s." + _logs(box))
+
+
+def _logs(box: Sandbox) -> str:
+    try:
+        tail = cdocker.client().containers.get(box.container_name).logs(tail=15)
+        return "\n--- registro del Docker interior ---\n" + tail.decode(errors="replace")
+    except (NotFound, APIError):
+        return ""
+
+
+def load_images(box: Sandbox, references: list[str]) -> dict[str, float]:
+    """Copy host images into the sandbox's daemon (``docker save | docker load``); the
+    seconds each took are also kept in ``box.load_seconds``. An image the host lacks is
+    skipped (the grader inside says so if the submission needs it)."""
+    for ref in references:
+        try:
+            cdocker.client().images.get(ref)
+        except ImageNotFound:
+            continue
+        started = time.perf_counter()
+        save = subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE)
+        load = subprocess.run(["docker", "--host", box.docker_host, "load", "--quiet"],
+                              stdin=save.stdout, capture_output=True, text=True, check=False)
+        save.stdout.close()
+        save.wait()
+        if save.returncode or load.returncode:
+            raise SandboxUnavailable(f"No se pudo copiar la imagen {ref} al Docker interior: "
+                                     f"{load.stderr.strip()[-500:]}")
+        box.load_seconds[ref] = time.perf_counter() - started
+    return box.load_seconds
+
+
+@dataclass
+class Execution:
+    returncode: int | None    # None: stopped by the wall-clock limit
+    output: str
+    seconds: float
+
+
+def execute(box: Sandbox, argv: list[str], *, env: dict[str, str], workdir: str = "/") -> Execution:
+    """Run ``argv`` inside the sandbox with its wall-clock limit; past it, the whole
+    sandbox is killed (every process of the submission with it)."""
+    command = ["docker", "exec", "--workdir", workdir]
+    for key, value in env.items():
+        command += ["--env", f"{key}={value}"]
+    command += [box.container_name, *argv]
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, errors="replace",
+                              timeout=box.limits.wall_clock_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        _kill(box)
+        output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return Execution(None, output, time.perf_counter() - started)
+    return Execution(done.returncode, done.stdout + done.stderr, time.perf_counter() - started)
+
+
+def _kill(box: Sandbox) -> None:
+    try:
+        cdocker.client().containers.get(box.container_name).kill()
+    except (NotFound, APIError):
+        pass
+
+
+def status(box: Sandbox) -> dict:
+    """State of the sandbox container (OOMKilled, exit code…), for diagnosis."""
+    try:
+        return cdocker.client().containers.get(box.container_name).attrs["State"]
+    except (NotFound, APIError):
+        return {}
+
+
+def stop(box: Sandbox) -> None:
+    """Remove the sandbox, its daemon's volume and its private dir. Never raises."""
+    c = cdocker.client()
+    for remove in (lambda: c.containers.get(box.container_name).remove(force=True, v=True),
+                   lambda: c.volumes.get(box.volume_name).remove(force=True),
+                   lambda: c.networks.get(cdocker.name("aislado-red", box.run_id)).remove()):
+        try:
+            remove()
+        except (NotFound, APIError):
+            pass
+    shutil.rmtree(box.private_dir, ignore_errors=True)
