@@ -14,7 +14,7 @@ from tests.conftest import engine_or_skip
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NO_ENGINE = "unix:///nonexistent/tema15/docker.sock"
-CLUSTER_NOTEBOOKS = ("04_", "06_")   # their `%%requires cluster` cells must all run here
+CLUSTER_NOTEBOOKS = ("04_", "06_", "08_")   # their `%%requires cluster` cells must all run here
 # Notebooks whose Docker cells all need pods as well: on a cluster without pods, a run with
 # the engine repeats the run without it.
 ENGINE_ONLY_WITH_PODS = ("06_",)

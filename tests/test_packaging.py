@@ -57,3 +57,19 @@ def test_constraints_cover_direct_dependencies():
     project = _pyproject()
     direct = _pins(project["dependencies"] + project["optional-dependencies"]["dev"])
     assert {k: constraints.get(k) for k in direct} == direct
+
+
+def test_service_lock_covers_requirements_and_matches_the_course_environment():
+    lock = _pins((REPO_ROOT / "service" / "requirements.lock").read_text().splitlines())
+    direct = _pins((REPO_ROOT / "service" / "requirements.txt").read_text().splitlines())
+    constraints = _pins((REPO_ROOT / "requirements" / "constraints.txt").read_text().splitlines())
+    # Every direct dependency is locked at its own pin, and the lock adds the transitive ones.
+    assert {k: lock.get(k) for k in direct} == direct and len(lock) > len(direct)
+    # The notebooks (course environment) and the service image run the same versions.
+    assert {k: constraints.get(k) for k in lock} == lock
+
+
+def test_service_dockerfile_installs_constrained_by_the_lock():
+    dockerfile = (REPO_ROOT / "service" / "Dockerfile").read_text()
+    assert re.search(r"COPY [^\n]*requirements\.lock", dockerfile)
+    assert re.search(r"pip install [^\n]*-c /tmp/requirements\.lock", dockerfile)

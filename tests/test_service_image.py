@@ -2,6 +2,7 @@
 healthy, answers readiness and metrics, stays small, and talks to real PostgreSQL and
 Redis containers."""
 import json
+import re
 import time
 import urllib.request
 
@@ -72,6 +73,22 @@ def test_no_compiler_and_no_pip_cache(docker_client, image, run_id):
     out = docker_client.containers.run(image.id, ["sh", "-c", script], remove=True, user="0",
                                        labels=cdocker.labels(run_id))
     assert out.decode().strip() == ""
+
+
+def test_installed_packages_are_exactly_the_lock(docker_client, image, run_id):
+    # What `pip freeze` reads (the installed distributions' metadata), asked to the image's own
+    # Python: the final stage has no pip.
+    script = ("import importlib.metadata as m\n"
+              "for d in m.distributions(): print(d.metadata['Name'] + '==' + d.version)")
+    out = docker_client.containers.run(image.id, ["python", "-c", script], remove=True,
+                                       labels=cdocker.labels(run_id)).decode().split()
+    lock_lines = (SERVICE_DIR / "requirements.lock").read_text().splitlines()
+    assert _normalised(out) == _normalised(lock_lines)
+
+
+def _normalised(lines) -> dict[str, str]:
+    pins = (line.strip().split("==") for line in lines if "==" in line and not line.startswith("#"))
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in pins}
 
 
 def test_healthy_and_answers_ready_and_metrics(service):
