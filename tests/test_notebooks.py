@@ -14,7 +14,7 @@ from tests.conftest import engine_or_skip
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NO_ENGINE = "unix:///nonexistent/tema15/docker.sock"
-CLUSTER_NOTEBOOKS = ("04_", "06_", "08_")   # their `%%requires cluster` cells must all run here
+CLUSTER_NOTEBOOKS = ("04_", "06_")   # their `%%requires cluster` cells must all run here
 # Notebooks whose Docker cells all need pods as well: on a cluster without pods, a run with
 # the engine repeats the run without it.
 ENGINE_ONLY_WITH_PODS = ("06_",)
@@ -22,6 +22,7 @@ ENGINE_ONLY_WITH_PODS = ("06_",)
 # without a cluster (static mode), so that mode is tested at no extra CI time.
 ROLLOUT_NOTEBOOK = "10_"
 PIPELINE_NOTEBOOK = "05_"  # 15.5: its deploy jobs apply to the cluster (no extra static-mode run)
+METRICS_NOTEBOOK = "08_"   # 15.8: its ServiceMonitor cell applies to the cluster (no static-mode run)
 
 
 def execute(notebook, out, *, engine: bool, run_id: str, cluster: bool = True):
@@ -76,7 +77,7 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
         engine_or_skip()
     static = not engine and notebook.stem.startswith(ROLLOUT_NOTEBOOK)
     needs_cluster = notebook.stem.startswith(
-        (*CLUSTER_NOTEBOOKS, ROLLOUT_NOTEBOOK, PIPELINE_NOTEBOOK)) and not static
+        (*CLUSTER_NOTEBOOKS, ROLLOUT_NOTEBOOK, PIPELINE_NOTEBOOK, METRICS_NOTEBOOK)) and not static
     if needs_cluster:
         request.getfixturevalue("k8s_cluster")
         if engine and notebook.stem.startswith(ENGINE_ONLY_WITH_PODS) and not k8s.find().pods:
