@@ -13,9 +13,12 @@ registry may answer with an old schema 1 manifest (and a digest that matches not
 """
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from dataclasses import dataclass
 
+import bcrypt
 import httpx
 
 from course import docker as cdocker
@@ -28,6 +31,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST_ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 HTTP_TIMEOUT_S = 10
+HTPASSWD_PATH = "/etc/docker/registry/htpasswd"
 
 
 class RegistryError(RuntimeError):
@@ -48,21 +52,49 @@ class Registry:
         return f"{self.host}/{name}"
 
 
-def start(run: str | None = None, *, suffix: str = "registro", timeout: float = 30) -> Registry:
-    """Start a labelled registry container on a free local port and wait until it answers."""
+def start(run: str | None = None, *, suffix: str = "registro", timeout: float = 30,
+          users: dict[str, str] | None = None) -> Registry:
+    """Start a labelled registry container on a free local port and wait until it answers.
+
+    ``users`` (name -> password) turns on Distribution's htpasswd authentication: every
+    request then needs a ``docker login``. The htpasswd file (bcrypt hashes, the only
+    kind Distribution accepts) is copied into the container, so no host path is shared."""
     reference = images.ensure("registry")
-    container = cdocker.client().containers.run(
+    environment = {}
+    if users:
+        environment = {"REGISTRY_AUTH": "htpasswd", "REGISTRY_AUTH_HTPASSWD_REALM": "tema15",
+                       "REGISTRY_AUTH_HTPASSWD_PATH": HTPASSWD_PATH}
+    container = cdocker.client().containers.create(
         reference, detach=True, name=cdocker.name(suffix, run), labels=cdocker.labels(run),
-        ports={INTERNAL_PORT: ("127.0.0.1", None)})  # None: Docker picks a free host port
+        environment=environment, ports={INTERNAL_PORT: ("127.0.0.1", None)})  # None: free port
     try:
+        if users:
+            container.put_archive("/", _htpasswd_archive(users))
+        container.start()
         host = f"127.0.0.1:{_published_port(container, timeout)}"
-        wait_ready(host, timeout)
+        wait_ready(host, timeout, auth=bool(users))
     except RegistryError:
         logs = container.logs(tail=20).decode(errors="replace")
         container.remove(force=True, v=True)
         raise RegistryError(f"El registro no arrancó en {timeout:.0f} s.\n"
                             f"--- registro ---\n{logs}") from None
     return Registry(host, container)
+
+
+def htpasswd(users: dict[str, str]) -> str:
+    """An htpasswd file with bcrypt hashes, as ``htpasswd -Bbn`` writes it."""
+    return "".join(f"{name}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()}\n"
+                   for name, password in users.items())
+
+
+def _htpasswd_archive(users: dict[str, str]) -> bytes:
+    data = htpasswd(users).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo(HTPASSWD_PATH.lstrip("/"))
+        info.size, info.mode = len(data), 0o644
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _published_port(container, timeout: float) -> int:
@@ -77,8 +109,21 @@ def _published_port(container, timeout: float) -> int:
     return int(found[0]["HostPort"])
 
 
-def wait_ready(host: str, timeout: float = 30) -> None:
-    """Poll ``GET /v2/`` until the registry answers 200 (API version check)."""
+def wait_ready(host: str, timeout: float = 30, *, auth: bool = False) -> None:
+    """Poll ``GET /v2/`` until the registry answers 200 (API version check), or 401 with
+    a ``WWW-Authenticate`` challenge when it requires authentication."""
+    if auth:
+        def challenged() -> bool:
+            try:
+                reply = httpx.get(f"http://{host}/v2/", timeout=HTTP_TIMEOUT_S)
+            except httpx.HTTPError:
+                return False
+            return reply.status_code == 401 and "www-authenticate" in reply.headers
+        try:
+            waiting.wait_for(challenged, timeout=timeout)
+        except waiting.NotReady:
+            raise RegistryError(f"El registro {host} no pide credenciales en /v2/.") from None
+        return
     last = processes.poll_http(f"http://{host}/v2/", alive=lambda: True, timeout=timeout)
     if last is not None:
         raise RegistryError(f"El registro {host} no responde en /v2/ ({last}).")

@@ -15,7 +15,7 @@ from pathlib import Path
 from course import REPO_ROOT
 
 WATCHED = ("course", "grader", "service/app", "service/Dockerfile", "service/requirements.txt",
-           "deploy", "pyproject.toml")
+           "service/requirements.lock", "deploy", "pyproject.toml")
 SKIP_PARTS = {"__pycache__", ".pytest_cache"}
 
 Snapshot = dict[Path, bytes]

@@ -22,6 +22,7 @@ ENGINE_ONLY_WITH_PODS = ("06_",)
 # without a cluster (static mode), so that mode is tested at no extra CI time.
 ROLLOUT_NOTEBOOK = "10_"
 PIPELINE_NOTEBOOK = "05_"  # 15.5: its deploy jobs apply to the cluster (no extra static-mode run)
+METRICS_NOTEBOOK = "08_"   # 15.8: its ServiceMonitor cell applies to the cluster (no static-mode run)
 
 
 def execute(notebook, out, *, engine: bool, run_id: str, cluster: bool = True):
@@ -76,7 +77,7 @@ def test_notebook_runs(notebook, engine, tmp_path, request):
         engine_or_skip()
     static = not engine and notebook.stem.startswith(ROLLOUT_NOTEBOOK)
     needs_cluster = notebook.stem.startswith(
-        (*CLUSTER_NOTEBOOKS, ROLLOUT_NOTEBOOK, PIPELINE_NOTEBOOK)) and not static
+        (*CLUSTER_NOTEBOOKS, ROLLOUT_NOTEBOOK, PIPELINE_NOTEBOOK, METRICS_NOTEBOOK)) and not static
     if needs_cluster:
         request.getfixturevalue("k8s_cluster")
         if engine and notebook.stem.startswith(ENGINE_ONLY_WITH_PODS) and not k8s.find().pods:

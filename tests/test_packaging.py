@@ -1,11 +1,12 @@
 """The three dependency lists agree: pyproject, environment.yml (and Binder's copy),
 and the service's own requirements."""
+import platform
 import re
 import tomllib
 
 import yaml
 
-from course import REPO_ROOT
+from course import REPO_ROOT, lockfile
 
 
 def _pins(lines) -> dict[str, str]:
@@ -57,3 +58,22 @@ def test_constraints_cover_direct_dependencies():
     project = _pyproject()
     direct = _pins(project["dependencies"] + project["optional-dependencies"]["dev"])
     assert {k: constraints.get(k) for k in direct} == direct
+
+
+def test_service_lock_covers_requirements_and_matches_the_course_environment():
+    lock_path = REPO_ROOT / "service" / "requirements.lock"
+    direct = _pins((REPO_ROOT / "service" / "requirements.txt").read_text().splitlines())
+    lock = lockfile.read(lock_path)
+    # Every direct dependency is locked at its own pin, and the lock adds the transitive ones.
+    assert {k: lock.get(k) for k in direct} == direct and len(lock) > len(direct)
+    # The notebooks (course environment, this Python) and the service image run the same
+    # versions of what applies to this Python.
+    constraints = _pins((REPO_ROOT / "requirements" / "constraints.txt").read_text().splitlines())
+    here = lockfile.read(lock_path, platform.python_version())
+    assert {k: constraints.get(k) for k in here} == here
+
+
+def test_service_dockerfile_installs_constrained_by_the_lock():
+    dockerfile = (REPO_ROOT / "service" / "Dockerfile").read_text()
+    assert re.search(r"COPY [^\n]*requirements\.lock", dockerfile)
+    assert re.search(r"pip install [^\n]*-c /tmp/requirements\.lock", dockerfile)

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from course import REPO_ROOT, images
+from course import REPO_ROOT, images, lockfile
 from course import docker as cdocker
 from course import imagebuild
 
@@ -72,6 +72,19 @@ def test_no_compiler_and_no_pip_cache(docker_client, image, run_id):
     out = docker_client.containers.run(image.id, ["sh", "-c", script], remove=True, user="0",
                                        labels=cdocker.labels(run_id))
     assert out.decode().strip() == ""
+
+
+def test_installed_packages_are_exactly_the_lock(docker_client, image, run_id):
+    # What `pip freeze` reads (the installed distributions' metadata), asked to the image's own
+    # Python: the final stage has no pip. Lock lines with a marker count if it holds there.
+    script = ("import importlib.metadata as m, platform\n"
+              "print(platform.python_version())\n"
+              "for d in m.distributions(): print(d.metadata['Name'] + '==' + d.version)")
+    version, *frozen = docker_client.containers.run(
+        image.id, ["python", "-c", script], remove=True,
+        labels=cdocker.labels(run_id)).decode().split()
+    assert lockfile.pins("\n".join(frozen)) == \
+        lockfile.read(SERVICE_DIR / "requirements.lock", version)
 
 
 def test_healthy_and_answers_ready_and_metrics(service):
