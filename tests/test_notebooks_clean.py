@@ -19,3 +19,13 @@ def test_stored_without_outputs(path):
     dirty = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
              and (c.get("outputs") or c.get("execution_count") is not None)]
     assert not dirty, f"{path.name}: celdas con salidas o contador de ejecución: {dirty}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_cell_has_a_unique_id(path):
+    """nbformat 4.5 requires cell ids (a cell added by hand without one only warns today)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    ids = [c.get("id") for c in cells]
+    missing = [i for i, cell_id in enumerate(ids) if not cell_id]
+    assert not missing, f"{path.name}: celdas sin id: {missing}"
+    assert len(set(ids)) == len(ids), f"{path.name}: ids de celda repetidos"
