@@ -468,3 +468,33 @@ def before_execution(workdir: Path, run_id: str) -> dict:
     and validates the files, so its own demo run is switched off. A cluster (the one in
     use, or one created for this grading) receives the deploy jobs."""
     return {**ensure_cluster(workdir, run_id), "ejecutar": False}
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("github.esquema", "github.publica", "github.cache",
+            "despliegue.reglas"),                               # tag, main and PR events run
+    "1.2": ("github.permisos",),
+    "1.3": ("github.test_para", "tests.matriz", "github.junit"),
+    "1.4": ("github.publica", "github.cache", "secretos.ficheros", "secretos.fugas",
+            "despliegue.reglas"),
+    "1.5": ("despliegue.entorno", "despliegue.reglas", "despliegue.cluster"),
+    "2": ("gitlab.esquema", "gitlab.publica", "gitlab.test_para", "gitlab.artefactos",
+          "tests.matriz", "secretos.ficheros", "secretos.fugas", "despliegue.reglas",
+          "despliegue.entorno", "despliegue.cluster"),
+    "3": ("github.esquema", "github.actionlint", "gitlab.esquema"),
+    "4": ("github.publica", "gitlab.publica"),                  # the grader runs them itself
+    "5": (),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "1.1": "Los disparadores se ven por sus efectos (el tag publica, main reutiliza caché, la "
+           "PR no despliega); un workflow sin «pull_request» pasa despliegue.reglas porque en "
+           "la PR no corre nada: falta una comprobación estática de «on:».",
+    "1.3": "No se comprueba que exista el job lint con ruff check ni que test tenga needs: "
+           "lint (solo que un test que falla para el pipeline y que la matriz y JUnit corren).",
+    "2": "No se comprueban «cache» para pip ni «workflow: rules» del .gitlab-ci.yml más allá "
+         "de sus efectos en las ejecuciones.",
+    "5": "Es una explicación en prosa: la lee el profesor, ninguna comprobación automática "
+         "puede calificarla.",
+}

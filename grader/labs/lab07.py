@@ -519,3 +519,36 @@ def console_in_development(ctx):
     assert "ZeroDivisionError" in text, (
         "Con json_logs=False, logger.exception(...) no muestra la traza: ConsoleRenderer la "
         "formatea si le llega exc_info.")
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("secretos.ocultos",),                # password fields of a body / a logger call
+    "1.2": ("secretos.ocultos",),                # password=… inside uvicorn's access line
+    "1.3": ("logs.json_stdout",),                # a processor returning None breaks every line
+    "1.4": ("logs.campos_estandar", "contexto.request_id"),   # merge_contextvars first
+    "1.5": ("logs.json_stdout", "logs.campos_estandar"),
+    "1.6": ("logs.stdlib_y_uvicorn", "errores.traza", "consola.desarrollo"),
+    "1.7": ("logs.json_stdout", "logs.stdlib_y_uvicorn"),     # one handler, on stdout
+    "1.8": ("logs.stdlib_y_uvicorn",),
+    "2.1": ("contexto.request_id", "contexto.aislado"),
+    "2.2": ("contexto.request_id",),
+    "2.3": ("contexto.request_id",),             # the id comes back in the response
+    "2.4": (),
+    "2.5": ("errores.traza",),
+    "2.6": ("contexto.aislado",),
+    "3.1": (),
+    "3.2": (),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "2.1": "No se envía un X-Request-ID inválido: un middleware que se fía de cualquier "
+           "cabecera (la tarea pide validarla con VALID_REQUEST_ID) no pierde puntos.",
+    "2.2": "Solo se comprueba request_id; http_method y http_path enlazados no se miran.",
+    "2.4": "Las líneas peticion_iniciada / peticion_terminada con status_code y duracion_ms "
+           "no se comprueban (solo que la petición deja al menos dos líneas con su id).",
+    "3.1": "Es la demostración del cuaderno: el corrector arranca el servicio él mismo y "
+           "envía esas peticiones (contexto.request_id), no lee «answer».",
+    "3.2": "Como 3.1: el corrector genera sus propias peticiones sin cabecera, no lee "
+           "«anonymous».",
+}

@@ -349,3 +349,20 @@ def undo_restores_previous_replicaset(ctx):
     assert facts["undone"], "Tras `kubectl rollout undo` el rollout no terminó."
     assert facts["before"] and facts["after"] == facts["before"], (
         f"Tras el undo la plantilla es {facts['after']}, no la anterior {facts['before']}.")
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("analisis.valido", "canario.reversion_rapida",
+            "canario.sin_datos_no_promueve"),          # interval/failureLimit, inconclusiveLimit
+    "1.2": ("analisis.valido", "analisis.por_version", "analisis.errores_y_latencia",
+            "canario.promueve_buena", "canario.revierte_errores", "canario.revierte_latencia"),
+    "2": ("plan.valido", "canario.promueve_buena", "canario.pocos_fallos"),
+    "3": ("canario.revierte_errores", "canario.estable_intacta"),   # the grader's own drill
+    "4": ("k8s.estrategia", "k8s.atasco_detectado", "k8s.undo_restaura"),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "4": "k8s.estrategia no mira replicas: 3, la imagen catalogo:1.0.0 ni el puerto 8000 "
+         "(el clúster aplica el Deployment, pero con otros valores también pasa).",
+}
