@@ -24,7 +24,9 @@ from grader import integrity
 from grader.grade import grade
 from tests.adversarial import submissions as adv
 
-pytestmark = pytest.mark.slow  # runs notebooks: not in the fast subset
+# Runs notebooks: not in the fast subset. One xdist worker for the whole module, so that
+# the class is graded once (the fixtures are per module, and so per worker).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("adversaria")]
 CELL_TIMEOUT, TOTAL_TIMEOUT = 10, 60
 ISOLATION = ("sin --aislado la entrega corre con los permisos del corrector y su socket de "
              "Docker: no hay carpeta ni motor propios que la contengan")
