@@ -279,10 +279,10 @@ def summary_markdown(entries: list[Entry]) -> str:
     for e in entries:
         r = e.result
         if r is None:
-            lines.append(f"| {e.student} | — | — | — | {e.problem} |")
+            lines.append(f"| {_cell(e.student)} | — | — | — | {_cell(e.problem)} |")
         else:
-            reason = "" if r.execution.ok else r.execution.message.splitlines()[0][:120]
-            lines.append(f"| {e.student} | {r.score:.0%} | {r.passed_points}/{r.verifiable_points} "
+            reason = "" if r.execution.ok else _cell(r.execution.message.splitlines()[0][:120])
+            lines.append(f"| {_cell(e.student)} | {r.score:.0%} | {r.passed_points}/{r.verifiable_points} "
                          f"| {r.execution.status} | {reason} |")
     failing: dict[str, int] = {}
     for e in graded:
@@ -295,6 +295,11 @@ def summary_markdown(entries: list[Entry]) -> str:
         lines += [f"| `{check}` | {n} |" for check, n in
                   sorted(failing.items(), key=lambda item: (-item[1], item[0]))]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text for one Markdown table cell: a file name may hold a newline or a «|»."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def plot_scores(entries: list[Entry], path: Path) -> None:

@@ -71,6 +71,7 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
     started_at = time.time()
     run_id = cdocker.new_run_id()
     workdir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
+    strays: list = []  # processes the notebook detached and stripped of the run id
     try:
         course_lab.prepare(workdir, lab)
         # Optional lab hook: start what the lab needs (e.g. a registry) and return extra
@@ -92,6 +93,7 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
                 # Every process the notebook starts inherits the run id in its environment,
                 # so the cleanup below finds even one that left the kernel's process group.
                 env={"TEMA15_RUN_ID": run_id, processes.RUN_ENV: run_id})
+            strays = execution.strays
             tampered = integrity.changes(before)
             if tampered:
                 integrity.restore(before)  # so that later gradings use the real grader
@@ -104,6 +106,7 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
     finally:
         notify("Limpiando lo que creó la entrega…")
         # Local servers (even if the kernel crashed), namespaces, Docker objects.
+        runner.stop_strays(strays)
         cleanup.run(run_id, since=started_at)
         if not keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -6,9 +6,15 @@ affected (its checks are already in memory and look at reality), but every later
 would be: a batch of a class would grade the next students with the altered code. So
 ``grade()`` takes a snapshot of those files before running a submission and, if any
 changed, restores them and reports the submission as tampering. This is evidence and
-repair, not a sandbox: see the README's warning for instructors."""
+repair, not a sandbox: see the README's warning for instructors.
+
+Besides the course's files, the interpreter's startup hooks are watched: a ``.pth`` file,
+``sitecustomize.py`` or ``usercustomize.py`` dropped into site-packages runs in every later
+Python process, the next gradings included. The installed packages' own modules are not
+watched (too many to compare on every grading): only ``--aislado`` protects them."""
 from __future__ import annotations
 
+import site
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,10 +24,25 @@ WATCHED = ("course", "grader", "service/app", "service/Dockerfile", "service/req
            "service/requirements.lock", "deploy", "pyproject.toml")
 SKIP_PARTS = {"__pycache__", ".pytest_cache"}
 
+STARTUP_HOOKS = ("*.pth", "sitecustomize.py", "usercustomize.py")
+
 Snapshot = dict[Path, bytes]
 
 
+def _site_dirs() -> list[Path]:
+    dirs = [*site.getsitepackages(), site.getusersitepackages()]
+    return [Path(d) for d in dirs if Path(d).is_dir()]
+
+
+def _startup_hooks() -> Iterable[Path]:
+    for folder in _site_dirs():
+        for pattern in STARTUP_HOOKS:
+            yield from (p for p in folder.glob(pattern) if p.is_file())
+
+
 def _files(roots: Iterable[str]) -> Iterable[Path]:
+    if roots is WATCHED:
+        yield from _startup_hooks()
     for root in roots:
         path = REPO_ROOT / root
         if path.is_file():
@@ -41,7 +62,12 @@ def changes(before: Snapshot, roots: Iterable[str] = WATCHED) -> list[str]:
     now = set(_files(roots))
     changed = [p for p in before if p not in now or p.read_bytes() != before[p]]
     added = [p for p in now if p not in before]
-    return sorted(str(p.relative_to(REPO_ROOT)) for p in changed + added)
+    return sorted(_shown(p) for p in changed + added)
+
+
+def _shown(path: Path) -> str:
+    """Repository-relative when inside the repository, else absolute (site-packages)."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def restore(before: Snapshot, roots: Iterable[str] = WATCHED) -> None:

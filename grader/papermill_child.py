@@ -5,7 +5,13 @@ cell time limit). Run as ``python -m grader.papermill_child REQUEST.json``.
 
 Request: {"input", "output", "cwd", "parameters", "cell_timeout", "result"}.
 Result: {"kind": "ok" | "cell_error" | "cell_timeout" | "dead_kernel" | "other",
-         "ename", "evalue", "cell_index"}.
+         "ename", "evalue", "cell_index", "strays"}.
+
+The child is a Linux "child subreaper": a process the notebook detaches (``setsid``, a
+double fork) and whose environment it wipes, so that the run id no longer marks it, is
+re-parented here instead of to init when its parent (the kernel) exits. ``strays`` lists
+those still alive when papermill is done, as ``[pid, create_time]``; the grader stops them
+after its checks, as it stops every other process of the run.
 """
 from __future__ import annotations
 
@@ -36,9 +42,38 @@ def run(request: dict) -> dict:
     return {"kind": "ok"}
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of the kernel come to this process (Linux ≥ 3.4; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def strays() -> list[list[float]]:
+    """Descendants still alive: what the notebook left running, however detached."""
+    import psutil
+
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found.append([proc.pid, proc.create_time()])
+        except psutil.Error:
+            continue
+    return found
+
+
 def main(argv: list[str]) -> int:
+    become_subreaper()
     request = json.loads(Path(argv[0]).read_text())
     outcome = run(request)
+    outcome["strays"] = strays()
     Path(request["result"]).write_text(json.dumps(outcome, ensure_ascii=False))
     return 0
 

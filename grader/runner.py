@@ -8,12 +8,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 import nbformat
+import psutil
 
 from course import processes
 
@@ -44,6 +46,9 @@ class ExecutionReport:
     cell: int | None = None        # 1-based index of the failing code cell
     seconds: float = 0.0
     output_notebook: Path | None = None
+    # [pid, create_time] of processes the notebook left that may not carry the run id
+    # (see grader.papermill_child); the grader stops them with stop_strays().
+    strays: list = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -80,22 +85,89 @@ def execute(notebook: Path, workdir: Path, parameters: dict, *, cell_timeout: fl
     # papermill runs in a child process group: a whole-lab timeout kills it and its kernel.
     cmd = [sys.executable, "-m", "grader.papermill_child", str(request)]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
-    try:
-        log, _ = proc.communicate(timeout=total_timeout)
-    except subprocess.TimeoutExpired:
+    # Output to a file, and wait for the child rather than for the end of its output: a
+    # process the notebook detached keeps the descriptor open long after papermill is done.
+    with tempfile.TemporaryFile() as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+        try:
+            proc.wait(timeout=total_timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        log = _tail(log_file)
+    if timed_out:
+        left = _descendants(proc.pid)  # orphans adopted by the child, before it dies
         processes.stop_group(proc, grace=10)
         report = ExecutionReport(TIMEOUT, f"El laboratorio superó el tiempo total de "
                                  f"{total_timeout:.0f} s y se detuvo.")
         report.cell = _last_started_cell(output)
         if report.cell:
             report.message += f" Estaba ejecutando la celda de código {report.cell}."
+        report.strays = left
         return _finish(report, started, output)
+    if not workdir.is_dir():
+        return _finish(ExecutionReport(CELL_ERROR, "El cuaderno borró su propia carpeta de "
+                                       "trabajo: no queda nada que corregir."), started, output)
     outcome = _read_outcome(result)
     if proc.returncode == 0 and outcome.get("kind") == "ok":
-        return _finish(ExecutionReport(OK, "El cuaderno se ejecutó sin errores."), started, output)
-    return _finish(_diagnose(outcome, log, output, cell_timeout), started, output)
+        report = ExecutionReport(OK, "El cuaderno se ejecutó sin errores.")
+    elif proc.returncode < 0:
+        # The child itself was killed (the notebook killed its parent or its process
+        # group, or the OOM killer chose it): whatever the result file says is not its own.
+        report = _killed(-proc.returncode, output)
+    else:
+        report = _diagnose(outcome, log, output, cell_timeout)
+    report.strays = outcome.get("strays", []) if proc.returncode == 0 else []
+    return _finish(report, started, output)
+
+
+def _tail(log_file) -> str:
+    """The last OUTPUT_TAIL characters the child wrote (it may have written megabytes)."""
+    size = log_file.seek(0, os.SEEK_END)
+    log_file.seek(max(0, size - 4 * OUTPUT_TAIL))
+    return log_file.read().decode("utf-8", errors="replace")[-OUTPUT_TAIL:]
+
+
+def _descendants(pid: int) -> list[list[float]]:
+    try:
+        return [[p.pid, p.create_time()] for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def stop_strays(strays: list, timeout: float = 5) -> int:
+    """Stop the processes in ``strays`` that are still the same processes (same start
+    time: a pid may have been reused), with their descendants."""
+    procs = []
+    for pid, created in strays:
+        try:
+            proc = psutil.Process(int(pid))
+            if abs(proc.create_time() - created) < 0.01:
+                procs += [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            continue
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=timeout)
+    return len(procs)
+
+
+def _killed(signum: int, output: Path) -> ExecutionReport:
+    import signal
+
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"señal {signum}"
+    cell = _last_started_cell(output)
+    where = f" en la celda de código {cell}" if cell else ""
+    return ExecutionReport(DEAD_KERNEL, f"El proceso que ejecutaba el cuaderno terminó por "
+                           f"{name}{where} (¿el cuaderno mató a su proceso padre o a su grupo, o "
+                           "se quedó sin memoria?). La ejecución no se completó.", cell)
 
 
 def _read_outcome(result: Path) -> dict:
@@ -135,8 +207,9 @@ def _diagnose(outcome: dict, log: str, output: Path, cell_timeout: float) -> Exe
     kind = outcome.get("kind")
     cell = _failed_cell(output) or _last_started_cell(output)
     if kind == "dead_kernel":
+        where = f" en la celda de código {cell}" if cell else ""
         return ExecutionReport(DEAD_KERNEL, "El kernel de Python murió durante la ejecución "
-                               f"(¿os._exit, falta de memoria?) en la celda de código {cell}.", cell)
+                               f"(¿os._exit, falta de memoria?){where}.", cell)
     if kind == "cell_timeout":
         return ExecutionReport(TIMEOUT, f"La celda de código {cell} superó el límite de "
                                f"{cell_timeout:.0f} s por celda.", cell)

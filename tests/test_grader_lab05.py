@@ -364,3 +364,52 @@ def test_hanging_workflow_is_stopped(runners, tmp_path, monkeypatch):
     assert "error" not in state.values()
     assert result.seconds < 90
     assert_leaves_nothing(result)
+
+
+def _workflow_ctx(tmp_path, github: str):
+    """A grading context with only the files (the static checks read nothing else)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(workdir=submit(tmp_path, github, GITLAB))
+
+
+@pytest.mark.parametrize("github", [GITHUB, ALT_GITHUB,
+                                    replaced(GITHUB, ("on:\n  push:\n    branches: [main]\n"
+                                                      "    tags: [\"v*.*.*\"]\n  pull_request:\n"
+                                                      "    branches: [main]\n",
+                                                      "on:\n  push:\n    branches: [main]\n"
+                                                      "    tags: [\"v[0-9]+.[0-9]+.[0-9]+\"]\n"
+                                                      "  pull_request:\n"))],
+                         ids=["solucion", "alternativa", "filtro_con_rangos"])
+def test_triggers_and_lint_accept_valid_workflows(tmp_path, github):
+    ctx = _workflow_ctx(tmp_path, github)
+    lab05.github_triggers(ctx)
+    lab05.github_lint_job(ctx)
+
+
+ON = "on:\n  push:\n    branches: [main]\n    tags: [\"v*.*.*\"]\n  pull_request:\n    branches: [main]\n"
+TRIGGER_MISTAKES = {
+    "sin_pull_request": (ON, "on:\n  push:\n    branches: [main]\n    tags: [\"v*.*.*\"]\n", "«pull_request»"),
+    "pr_contra_otra_rama": ("  pull_request:\n    branches: [main]\n", "  pull_request:\n    branches: [develop]\n",
+                            "pull request contra main"),
+    "sin_tags": ("    tags: [\"v*.*.*\"]\n", "", "v1.4.2"),
+    "tags_que_no_casan": ("    tags: [\"v*.*.*\"]\n", "    tags: [\"release-*\"]\n", "v1.4.2"),
+    "solo_tags": ("    branches: [main]\n    tags", "    tags", "push a main"),
+}
+
+
+@pytest.mark.parametrize("old, new, words", TRIGGER_MISTAKES.values(), ids=TRIGGER_MISTAKES.keys())
+def test_wrong_triggers_fail(tmp_path, old, new, words):
+    ctx = _workflow_ctx(tmp_path, replaced(GITHUB, (old, new)))
+    with pytest.raises(AssertionError, match=words):
+        lab05.github_triggers(ctx)
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("ruff check --select", "flake8 --select", "ruff check"),
+    ("  test:\n    needs: lint\n", "  test:\n", "needs: lint"),
+], ids=["sin_ruff", "test_sin_needs"])
+def test_wrong_lint_job_fails(tmp_path, old, new, words):
+    ctx = _workflow_ctx(tmp_path, replaced(GITHUB, (old, new)))
+    with pytest.raises(AssertionError, match=words):
+        lab05.github_lint_job(ctx)

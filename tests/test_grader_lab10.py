@@ -83,7 +83,7 @@ import grader.labs.lab10  # noqa: E402,F401  (registers the checks)
 
 @pytest.mark.parametrize("check_id", ["analisis.valido", "analisis.por_version",
                                       "analisis.errores_y_latencia", "plan.valido",
-                                      "k8s.estrategia"])
+                                      "k8s.estrategia", "k8s.forma"])
 def test_static_checks_pass_on_the_solution(tmp_path, check_id):
     assert static_status(tmp_path, check_id) == ("passed", "")
 
@@ -141,6 +141,22 @@ def deployment_with(**strategy) -> dict:
 ])
 def test_strategy_mistakes_are_caught(tmp_path, change, says):
     status, message = static_status(tmp_path, "k8s.estrategia", deployment=deployment_with(**change))
+    assert status == "failed" and says in message, message
+
+
+@pytest.mark.parametrize("path, value, says", [
+    (("metadata", "name"), "tienda", "«catalogo»"),
+    (("spec", "replicas"), 1, "la tarea pide 3"),
+    (("spec", "template", "spec", "containers", 0, "image"), "catalogo:latest", "catalogo:1.0.0"),
+    (("spec", "template", "spec", "containers", 0, "ports"), [{"containerPort": 80}], "8000"),
+], ids=["nombre", "replicas", "imagen", "puerto"])
+def test_deployment_shape_mistakes_are_caught(tmp_path, path, value, says):
+    dep = yaml.safe_load(yaml.safe_dump(DEPLOYMENT))
+    where = dep
+    for key in path[:-1]:
+        where = where[key]
+    where[path[-1]] = value
+    status, message = static_status(tmp_path, "k8s.forma", deployment=dep)
     assert status == "failed" and says in message, message
 
 

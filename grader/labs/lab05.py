@@ -103,6 +103,77 @@ def github_permissions_and_concurrency(ctx):
                                     "con cancel-in-progress: true).")
 
 
+def _events(doc: dict) -> dict:
+    """The workflow's ``on:`` as {event: its filters}; YAML 1.1 reads the key ``on`` as true."""
+    on = doc.get("on", doc.get(True))
+    if isinstance(on, str):
+        return {on: {}}
+    if isinstance(on, list):
+        return {str(event): {} for event in on}
+    return {str(k): (v if isinstance(v, dict) else {}) for k, v in (on or {}).items()}
+
+
+def _glob(pattern: str) -> str:
+    """GitHub's filter pattern as a regex: * (no /), ** (anything), ? and + on the
+    character before, [...] ranges."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+            continue
+        char = pattern[i]
+        if char == "[":
+            end = pattern.find("]", i)
+            if end > i:
+                out, i = out + pattern[i:end + 1], end + 1
+                continue
+        out += {"*": "[^/]*", "?": "?", "+": "+"}.get(char, re.escape(char))
+        i += 1
+    return out
+
+
+def _runs_on(filters: dict, key: str, name: str) -> bool:
+    """Whether an event with these filters fires for branch or tag ``name``
+    (``key``: "branches" or "tags"). With no filter at all it fires for both; with only
+    the other kind's filter, GitHub does not fire it."""
+    if not any(k in filters for k in ("branches", "tags", "branches-ignore", "tags-ignore")):
+        return True
+    ignored = filters.get(f"{key}-ignore")
+    if ignored is not None:
+        return not any(re.fullmatch(_glob(str(p)), name) for p in ignored)
+    patterns = filters.get(key)
+    return patterns is not None and any(re.fullmatch(_glob(str(p)), name) for p in patterns)
+
+
+@check("github.disparadores", points=1)
+def github_triggers(ctx):
+    """El workflow se dispara con push a main, con tags v1.2.3 y con pull requests contra main."""
+    events = _events(yaml.safe_load(_text(ctx, GITHUB)))
+    push = events.get("push")
+    assert push is not None, "Falta el disparador «push» en «on:»."
+    assert _runs_on(push, "branches", "main"), "Un push a main no dispara el workflow (on: push: branches)."
+    assert _runs_on(push, "tags", RELEASE), (f"Un push del tag {RELEASE} no dispara el workflow: "
+                                             "añade on: push: tags: [\"v*.*.*\"].")
+    request = events.get("pull_request")
+    assert request is not None, ("Falta el disparador «pull_request»: las pull requests contra "
+                                 "main deben pasar lint y tests antes de fusionarse.")
+    assert _runs_on(request, "branches", "main"), "Una pull request contra main no dispara el workflow."
+
+
+@check("github.lint", points=1)
+def github_lint_job(ctx):
+    """Hay un job lint que ejecuta ruff check, y el job test lo espera (needs: lint)."""
+    jobs = yaml.safe_load(_text(ctx, GITHUB)).get("jobs") or {}
+    lint = jobs.get("lint")
+    assert isinstance(lint, dict), "Falta el job «lint»."
+    runs = " ".join(str(step.get("run", "")) for step in lint.get("steps") or []
+                    if isinstance(step, dict))
+    assert "ruff check" in runs, "El job lint no ejecuta «ruff check»."
+    needs = (jobs.get("test") or {}).get("needs") or []
+    needs = [needs] if isinstance(needs, str) else needs
+    assert "lint" in needs, "El job test no espera al lint: añade «needs: lint»."
+
+
 @check("secretos.ficheros", points=2)
 def secrets_only_by_reference(ctx):
     """La contraseña del registro llega como secreto / variable protegida, nunca escrita en los ficheros."""
@@ -468,3 +539,28 @@ def before_execution(workdir: Path, run_id: str) -> dict:
     and validates the files, so its own demo run is switched off. A cluster (the one in
     use, or one created for this grading) receives the deploy jobs."""
     return {**ensure_cluster(workdir, run_id), "ejecutar": False}
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("github.disparadores", "github.publica", "github.cache",
+            "despliegue.reglas"),                               # tag, main and PR events run
+    "1.2": ("github.permisos",),
+    "1.3": ("github.lint", "github.test_para", "tests.matriz", "github.junit"),
+    "1.4": ("github.publica", "github.cache", "secretos.ficheros", "secretos.fugas",
+            "despliegue.reglas"),
+    "1.5": ("despliegue.entorno", "despliegue.reglas", "despliegue.cluster"),
+    "2": ("gitlab.esquema", "gitlab.publica", "gitlab.test_para", "gitlab.artefactos",
+          "tests.matriz", "secretos.ficheros", "secretos.fugas", "despliegue.reglas",
+          "despliegue.entorno", "despliegue.cluster"),
+    "3": ("github.esquema", "github.actionlint", "gitlab.esquema"),
+    "4": ("github.publica", "gitlab.publica"),                  # the grader runs them itself
+    "5": (),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "2": "No se comprueban «cache» para pip ni «workflow: rules» del .gitlab-ci.yml más allá "
+         "de sus efectos en las ejecuciones.",
+    "5": "Es una explicación en prosa: la lee el profesor, ninguna comprobación automática "
+         "puede calificarla.",
+}

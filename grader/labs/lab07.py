@@ -168,6 +168,8 @@ def _start_and_probe(ctx) -> Run:
                 call("l", "/_corrector/acceso", f"corrector-{tag}-l", method="POST",
                      json={"usuario": "ana", "password": hidden["campo"]})
                 call("f", "/_corrector/fallo?divisor=0", f"corrector-{tag}-f")
+                for marker, bad in FORGED_IDS.items():  # headers no validator accepts
+                    call(marker, "/items/1", bad.format(tag=tag))
 
             # Two requests in one write on one connection (HTTP/1.1 pipelining).
             raw = logs.pipelined(server.port, [
@@ -387,6 +389,28 @@ def request_id_on_every_line(ctx):
         "Un id generado coincide con el de otra petición anterior: el contexto se reutiliza.")
 
 
+# Request ids a client may send but a service must not adopt: markup (it ends up in log
+# viewers) and an unbounded length. Any sane validator (a regex of safe characters, an
+# alphanumeric test, a length cap) rejects both.
+FORGED_IDS = {"x1": "<script>alert('{tag}')</script>", "x2": "{tag}" + "a" * 2000}
+
+
+@check("contexto.id_validado", points=1)
+def request_id_is_validated(ctx):
+    """Un X-Request-ID inválido (marcas HTML, 2000 caracteres) no se adopta: se genera uno nuevo."""
+    run = _json_records(ctx)
+    for marker in FORGED_IDS:
+        sent = run.sent[marker]
+        shown = sent.request_id if len(sent.request_id) < 40 else sent.request_id[:20] + "…"
+        assert sent.echoed and sent.echoed != sent.request_id, (
+            f"Enviada la cabecera {HEADER}: {shown}, la respuesta devuelve "
+            f"{'ese mismo valor' if sent.echoed else 'ningún id'}: valida la cabecera (casa "
+            "entera con VALID_REQUEST_ID) y, si no vale, genera uno con uuid.uuid4().hex.")
+        adopted = run.with_id(sent.request_id)
+        assert not adopted, (f"{len(adopted)} línea(s) del log llevan request_id={shown}: "
+                             "nunca enlaces una cabecera sin validarla.")
+
+
 @check("contexto.aislado", points=2)
 def context_isolated(ctx):
     """El contexto de una petición no pasa a otras (encadenadas o simultáneas) ni a las líneas de arranque y parada."""
@@ -519,3 +543,34 @@ def console_in_development(ctx):
     assert "ZeroDivisionError" in text, (
         "Con json_logs=False, logger.exception(...) no muestra la traza: ConsoleRenderer la "
         "formatea si le llega exc_info.")
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("secretos.ocultos",),                # password fields of a body / a logger call
+    "1.2": ("secretos.ocultos",),                # password=… inside uvicorn's access line
+    "1.3": ("logs.json_stdout",),                # a processor returning None breaks every line
+    "1.4": ("logs.campos_estandar", "contexto.request_id"),   # merge_contextvars first
+    "1.5": ("logs.json_stdout", "logs.campos_estandar"),
+    "1.6": ("logs.stdlib_y_uvicorn", "errores.traza", "consola.desarrollo"),
+    "1.7": ("logs.json_stdout", "logs.stdlib_y_uvicorn"),     # one handler, on stdout
+    "1.8": ("logs.stdlib_y_uvicorn",),
+    "2.1": ("contexto.request_id", "contexto.id_validado", "contexto.aislado"),
+    "2.2": ("contexto.request_id",),
+    "2.3": ("contexto.request_id",),             # the id comes back in the response
+    "2.4": (),
+    "2.5": ("errores.traza",),
+    "2.6": ("contexto.aislado",),
+    "3.1": (),
+    "3.2": (),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "2.2": "Solo se comprueba request_id; http_method y http_path enlazados no se miran.",
+    "2.4": "Las líneas peticion_iniciada / peticion_terminada con status_code y duracion_ms "
+           "no se comprueban (solo que la petición deja al menos dos líneas con su id).",
+    "3.1": "Es la demostración del cuaderno: el corrector arranca el servicio él mismo y "
+           "envía esas peticiones (contexto.request_id), no lee «answer».",
+    "3.2": "Como 3.1: el corrector genera sus propias peticiones sin cabecera, no lee "
+           "«anonymous».",
+}

@@ -264,6 +264,21 @@ def deployment_strategy(ctx):
         "Falta la livenessProbe httpGet en /health/live.")
 
 
+@check("k8s.forma", points=1)
+def deployment_shape(ctx):
+    """El Deployment es catalogo: 3 réplicas de catalogo:1.0.0 que escuchan en el puerto 8000."""
+    dep = _deployment(ctx)
+    spec = dep.get("spec") or {}
+    name = (dep.get("metadata") or {}).get("name")
+    assert name == "catalogo", f"El Deployment se llama {name!r}: la tarea pide «catalogo»."
+    assert spec.get("replicas") == 3, f"replicas: {spec.get('replicas')!r}; la tarea pide 3."
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+    image = containers[0].get("image")
+    assert image == "catalogo:1.0.0", f"La imagen es {image!r}: la tarea pide catalogo:1.0.0."
+    ports = [p.get("containerPort") for p in containers[0].get("ports") or [] if isinstance(p, dict)]
+    assert 8000 in ports, f"El contenedor declara los puertos {ports}: la tarea pide 8000."
+
+
 def _stall_and_undo(ctx) -> dict:
     """Apply the student's Deployment, then a version that never gets ready
     (FAULT_READINESS_FAIL=true, kwok's and the service's convention), wait for the
@@ -349,3 +364,17 @@ def undo_restores_previous_replicaset(ctx):
     assert facts["undone"], "Tras `kubectl rollout undo` el rollout no terminó."
     assert facts["before"] and facts["after"] == facts["before"], (
         f"Tras el undo la plantilla es {facts['after']}, no la anterior {facts['before']}.")
+
+
+# --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
+TASK_ITEMS: dict[str, tuple[str, ...]] = {
+    "1.1": ("analisis.valido", "canario.reversion_rapida",
+            "canario.sin_datos_no_promueve"),          # interval/failureLimit, inconclusiveLimit
+    "1.2": ("analisis.valido", "analisis.por_version", "analisis.errores_y_latencia",
+            "canario.promueve_buena", "canario.revierte_errores", "canario.revierte_latencia"),
+    "2": ("plan.valido", "canario.promueve_buena", "canario.pocos_fallos"),
+    "3": ("canario.revierte_errores", "canario.estable_intacta"),   # the grader's own drill
+    "4": ("k8s.estrategia", "k8s.forma", "k8s.atasco_detectado", "k8s.undo_restaura"),
+}
+UNTASKED: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {}
