@@ -33,6 +33,8 @@ PYTEST_JOBS ?= 4
 test: setup
 	cd service && ../$(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadgroup
+	# Submissions that tamper with the shared tree on purpose: alone, after the rest.
+	$(BIN)/python -m pytest -p no:xdist -m alone
 
 # The fast subset: no engine, no cluster, no end-to-end test (marker "slow").
 test-rapido: setup

@@ -26,7 +26,9 @@ from tests.adversarial import submissions as adv
 
 # Runs notebooks: not in the fast subset. One xdist worker for the whole module, so that
 # the class is graded once (the fixtures are per module, and so per worker).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("adversaria")]
+# Two of them tamper with the grader and site-packages on purpose: "alone" (after the
+# parallel suite, see conftest) so that no other grading is running meanwhile.
+pytestmark = [pytest.mark.slow, pytest.mark.alone, pytest.mark.xdist_group("adversaria")]
 CELL_TIMEOUT, TOTAL_TIMEOUT = 10, 60
 ISOLATION = ("sin --aislado la entrega corre con los permisos del corrector y su socket de "
              "Docker: no hay carpeta ni motor propios que la contengan")

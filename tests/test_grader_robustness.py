@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from course import docker as cdocker
@@ -131,6 +132,7 @@ def test_detached_process_is_stopped(tmp_path):
     assert processes.leftovers(result.run_id) == []
 
 
+@pytest.mark.alone
 def test_tampering_with_the_grader_is_caught_and_undone(tmp_path):
     """A notebook that rewrites a check (so it always passes) and drops a module into the
     course package: the files come back as they were and the submission scores nothing."""
