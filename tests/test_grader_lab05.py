@@ -362,7 +362,8 @@ def test_hanging_workflow_is_stopped(runners, tmp_path, monkeypatch):
     assert "superó 8 s" in text["github.publica"]
     assert state["github.test_para"] == "failed" and "no terminó" in text["github.test_para"]
     assert "error" not in state.values()
-    assert result.seconds < 90
+    # Not a timing target (a loaded machine takes longer): the `sleep 600` was not waited for.
+    assert result.seconds < 600
     assert_leaves_nothing(result)
 
 
