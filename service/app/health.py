@@ -51,7 +51,11 @@ async def live() -> dict[str, str]:
     return {"estado": "vivo"}
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    responses={503: {"description": "Alguna dependencia no responde o se inyectó el fallo; "
+                                    "el cuerpo dice cuál y por qué."}},
+)
 async def ready(request: Request) -> JSONResponse:
     state = request.app.state
     is_ready, body = await readiness(state.readiness_checks, state.settings.fault_readiness_fail)

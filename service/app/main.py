@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.responses import JSONResponse
 
 from app.config import Settings, load_settings
+from app.errors import UNPARSABLE_BODY, error, method_not_allowed
 from app.faults import FaultInjector, inject_faults
 from app.health import Check
 from app.health import router as health_router
@@ -47,7 +48,18 @@ async def _metrics(request: Request) -> Metrics:
 Repository = Annotated[ItemRepository, Depends(_repository)]
 AppMetrics = Annotated[Metrics, Depends(_metrics)]
 
-items_router = APIRouter(prefix="/items", tags=["artículos"], dependencies=[Depends(inject_faults)])
+# Errors any /items route may answer: injected faults and an unreachable database.
+ITEMS_ERRORS: dict[int | str, dict] = {
+    500: error("Fallo simulado por la inyección de fallos (FAULT_ERROR_RATE)."),
+    503: error("El almacenamiento (PostgreSQL) no está disponible en este momento."),
+}
+
+items_router = APIRouter(
+    prefix="/items",
+    tags=["artículos"],
+    dependencies=[Depends(inject_faults)],
+    responses=ITEMS_ERRORS,
+)
 
 
 @items_router.get("")
@@ -55,7 +67,7 @@ async def list_items(repository: Repository) -> list[Item]:
     return await repository.list_items()
 
 
-@items_router.post("", status_code=201)
+@items_router.post("", status_code=201, responses={400: UNPARSABLE_BODY})
 async def create_item(
     data: ItemCreate, repository: Repository, metrics: AppMetrics, response: Response
 ) -> Item:
@@ -67,7 +79,7 @@ async def create_item(
     return item
 
 
-@items_router.get("/{item_id}")
+@items_router.get("/{item_id}", responses={404: error("No existe ningún artículo con ese id.")})
 async def get_item(item_id: int, repository: Repository, request: Request) -> ItemWithViews:
     item = await repository.get_item(item_id)
     if item is None:
@@ -163,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(items_router)
     app.add_exception_handler(StorageUnavailableError, _storage_unavailable)
+    app.add_exception_handler(405, method_not_allowed)
     instrument(app, metrics)
     # Added last so it is the outermost middleware and wraps everything else.
     app.add_middleware(RequestIdMiddleware)

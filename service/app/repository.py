@@ -18,11 +18,24 @@ CONNECT_TIMEOUT_S = 2.0
 
 logger = structlog.stdlib.get_logger(__name__)
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+def _trimmed_text(max_length: int) -> StringConstraints:
+    """Text stripped of surrounding blanks, then 1..max_length characters long.
+
+    min_length/max_length would reach the OpenAPI schema as limits on the raw text, before
+    stripping: "   " would look valid and " " + "x" * 100 too long. The pattern says what the
+    validator does (blanks around, then 1..max_length characters, first and last not blank),
+    so schema and behaviour agree; pydantic checks it on the stripped text, which it also fits.
+    """
+    pattern = rf"^\s*\S(?:[\s\S]{{0,{max_length - 2}}}\S)?\s*$"
+    return StringConstraints(strip_whitespace=True, pattern=pattern)
+
+
+Tag = Annotated[str, _trimmed_text(50)]
 
 
 class ItemCreate(BaseModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[str, _trimmed_text(100)]
     price: float = Field(gt=0, allow_inf_nan=False)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
 
