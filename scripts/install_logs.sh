@@ -54,6 +54,6 @@ WRAP
   if ! "$sdir/bin/syslog-ng" --version >/dev/null; then
     log "syslog-ng no arranca (¿falta una biblioteca?)"; exit 1
   fi
-  "$sdir/bin/syslog-ng" --version | head -n 1
+  "$sdir/bin/syslog-ng" --version | sed -n 1p  # sed reads it all: no SIGPIPE under pipefail
 fi
 log "listo en $(( $(date +%s) - start )) s"

@@ -34,4 +34,4 @@ export LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_
 exec "$root/usr/sbin/haproxy" "\$@"
 WRAP
 chmod +x "$dir/bin/haproxy"
-"$dir/bin/haproxy" -v | head -n 1
+"$dir/bin/haproxy" -v | sed -n 1p  # sed reads it all: no SIGPIPE under pipefail
