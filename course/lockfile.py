@@ -3,34 +3,38 @@ environment marker) as the set of pins that apply to a given Python, so that it 
 compared with what ``pip freeze`` (or ``importlib.metadata``) reports inside an image."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from packaging.markers import Marker
-
-PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9_.\-]*)\s*==\s*([^\s;]+)\s*(?:;\s*(.+))?$")
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 
 def canonical(name: str) -> str:
     """PEP 503 normalised name: ``Pydantic_Core`` and ``pydantic-core`` are one package."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)
 
 
 def pins(text: str, python_full_version: str | None = None) -> dict[str, str]:
-    """name -> version for every pinned line whose marker holds for that Python version
+    """name -> version for every ``==`` line whose marker holds for that Python version
     (every line when ``python_full_version`` is None). Comments and options are skipped."""
     found = {}
     for line in text.splitlines():
-        match = PIN.match(line.split(" #", 1)[0])
-        if not match or line.lstrip().startswith("#"):
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
             continue
-        name, version, marker = match.groups()
-        if marker and python_full_version is not None:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        exact = [s.version for s in requirement.specifier if s.operator == "=="]
+        if len(exact) != 1:
+            continue
+        if requirement.marker and python_full_version is not None:
             major_minor = ".".join(python_full_version.split(".")[:2])
-            if not Marker(marker).evaluate({"python_full_version": python_full_version,
-                                            "python_version": major_minor}):
+            if not requirement.marker.evaluate({"python_full_version": python_full_version,
+                                                "python_version": major_minor}):
                 continue
-        found[canonical(name)] = version
+        found[canonical(requirement.name)] = exact[0]
     return found
 
 
