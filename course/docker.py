@@ -214,6 +214,24 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
     return removed
 
 
+def remove_images(refs) -> int:
+    """Remove images (ids or tags) outside ``cleanup``. Under the exclusive build lock:
+    deleting the last tag also deletes the untagged parent layers, which a build of another
+    run (same service, same cache) may be stepping through right now."""
+    removed = 0
+    with build_lock(exclusive=True):
+        for ref in refs:
+            try:
+                client().images.remove(ref, force=True)
+                removed += 1
+            except NotFound:
+                pass  # already gone with an earlier tag
+            except APIError as exc:
+                if exc.status_code != 409:  # 409: still used by a container that is not ours
+                    raise
+    return removed
+
+
 def _remove_images(c, images, removed: dict[str, int], only_if_untagged: bool = False) -> None:
     for image in {i.id: i for i in images}.values():
         try:

@@ -414,20 +414,9 @@ def remove_act_toolcache() -> bool:
 
 def remove_images(registry_host: str) -> int:
     """Remove every local image tagged for this run's registry (``host:port/…``)."""
-    client = cdocker.client()
-    removed = 0
-    # Exclusive: deleting the last tag also deletes the untagged parent layers, which a
-    # build of another run (same service, same cache) may be stepping through right now.
-    with cdocker.build_lock(exclusive=True):
-        for image in cdocker.list_images(client):  # another run may remove images meanwhile
-            for ref in image.tags:
-                if ref.startswith(f"{registry_host}/"):
-                    try:
-                        client.images.remove(ref, force=True)
-                        removed += 1
-                    except DockerException:  # already gone with an earlier tag
-                        pass
-    return removed
+    return cdocker.remove_images(
+        [ref for image in cdocker.list_images(cdocker.client()) for ref in image.tags
+         if ref.startswith(f"{registry_host}/")])
 
 
 def cleanup(run: str | None = None, *, registry_host: str | None = None) -> None:

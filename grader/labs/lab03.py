@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import yaml
-from docker.errors import APIError, NotFound
+from docker.errors import NotFound
 
 from course import compose, images
 from course.waiting import NotReady, wait_for
@@ -343,15 +343,8 @@ def _teardown(ctx, stack: Stack) -> None:
         stack.project.down(volumes=True, stop_timeout=STOP_TIMEOUT_S)
     except compose.ComposeError:
         pass  # the grader's cleanup by run id removes whatever is left
-    # Exclusive build lock: removing an image also removes its untagged parents, which
-    # another run's build of the same service may be using as cache right now.
-    with cdocker.build_lock(exclusive=True):
-        for image in cdocker.list_images(
-                cdocker.client(), filters={"label": f"{compose.PROJECT_LABEL}={ctx.run_id}"}):
-            try:
-                cdocker.client().images.remove(image.id, force=True)
-            except (NotFound, APIError):
-                pass
+    cdocker.remove_images([image.id for image in cdocker.list_images(
+        cdocker.client(), filters={"label": f"{compose.PROJECT_LABEL}={ctx.run_id}"})])
 
 
 def _retry_post(url: str, body: dict, timeout: float = 30) -> httpx.Response:
