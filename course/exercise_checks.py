@@ -1,4 +1,4 @@
-"""The static part of the exercises inside lessons 01, 02, 03, 07 and 08.
+"""The static part of the exercises inside lessons 01–08.
 
 Each function turns a student's answer into :class:`course.exercises.Condition` lines
 (Spanish names and hints). The parts that need an engine or a running Prometheus stay
@@ -7,10 +7,13 @@ in the notebooks; these run anywhere, so tests can feed them typical wrong answe
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
+import kubernetes_validate
 import promql_parser
 import semver
 import structlog
@@ -271,3 +274,187 @@ def review_with_promtool(query: str, promtool: str | None, folder: Path) -> Cond
     done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True,
                           timeout=30)
     return Condition(name, done.returncode == 0, (done.stdout + done.stderr).strip()[-300:])
+
+
+# --- 04: repair a Deployment -------------------------------------------------------------
+
+K8S_VERSION = "1.35"   # the schemas of the course's kube-apiserver
+SEMVER_IMAGE_TAG = re.compile(r":(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
+
+
+def _http_probe(container: dict, kind: str) -> dict:
+    return (container.get(kind) or {}).get("httpGet") or {}
+
+
+def review_deployment(text: str) -> list[Condition]:
+    """What schema validation does not see in a Deployment: selector, probes, image, resources."""
+    try:
+        found = [o for o in yaml.safe_load_all(text) if o]
+    except yaml.YAMLError as exc:
+        return [Condition("Es YAML válido", False, f"PyYAML dice: {exc}")]
+    if len(found) != 1 or not isinstance(found[0], dict) or found[0].get("kind") != "Deployment":
+        return [Condition("Es un único objeto Deployment", False,
+                          "Deja en el texto un solo objeto, con kind: Deployment.")]
+    (dep,) = found
+    try:
+        kubernetes_validate.validate(dep, K8S_VERSION, strict=True)
+        schema = Condition(f"Cumple el esquema de Kubernetes {K8S_VERSION} (modo estricto)", True)
+    except kubernetes_validate.ValidationError as exc:
+        where = "/".join(str(step) for step in exc.path)
+        schema = Condition(f"Cumple el esquema de Kubernetes {K8S_VERSION} (modo estricto)", False,
+                           f"kubernetes-validate: {exc.message} (en /{where}).")
+    spec = dep.get("spec") or {}
+    template = spec.get("template") or {}
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    container = ((template.get("spec") or {}).get("containers") or [{}])[0]
+    image = str(container.get("image", ""))
+    resources = container.get("resources") or {}
+    return [
+        schema,
+        Condition("selector.matchLabels está contenido en las etiquetas de Kubernetes (labels) del pod",
+                  bool(selector) and selector.items() <= labels.items(),
+                  f"Compara el selector {selector} con las etiquetas de la plantilla {labels}: el API "
+                  "server rechaza un Deployment cuyo selector no encuentra sus propios pods "
+                  "(«selector does not match template labels»)."),
+        Condition("La imagen lleva una versión SemVer (nunca latest)",
+                  bool(SEMVER_IMAGE_TAG.search(image)),
+                  f"La imagen es «{image}». Con latest (o sin etiqueta de imagen) no sabes qué "
+                  "versión corre e imagePullPolicy pasa a Always: en kind el pod acaba en "
+                  "ErrImagePull. Usa una versión, p. ej. catalogo:1.0.0."),
+        Condition("readinessProbe HTTP en /health/ready",
+                  _http_probe(container, "readinessProbe").get("path") == "/health/ready",
+                  f"La sonda de disponibilidad pide «{_http_probe(container, 'readinessProbe').get('path')}»: "
+                  "el servicio respondería 404 y el pod nunca estaría listo. Su ruta es /health/ready."),
+        Condition("livenessProbe HTTP en /health/live",
+                  _http_probe(container, "livenessProbe").get("path") == "/health/live",
+                  "La sonda de vida es /health/live, que no depende de la base de datos: si "
+                  "dependiera, una caída de PostgreSQL reiniciaría todos los pods a la vez."),
+        Condition("requests y limits de CPU y memoria",
+                  all({"cpu", "memory"} <= set(resources.get(k) or {}) for k in ("requests", "limits")),
+                  "Sin requests el scheduler no sabe qué reservar (ni el HPA tiene base); sin limits "
+                  "un pod puede quedarse con la memoria del nodo."),
+    ]
+
+
+# --- 05: when does the deploy job run? ---------------------------------------------------
+
+# (case, act event, ref pushed or None for a pull request, should the deploy job run?, hint)
+DEPLOY_CASES = [
+    ("pull request hacia main", "pull_request", None, False,
+     "En una pull request no se despliega: su código aún no está revisado ni fusionado, y "
+     "los secretos del entorno no deberían llegarle. Exige github.event_name == 'push'."),
+    ("push a main", "push", "refs/heads/main", True,
+     "Un push a main sí despliega. Ojo: github.ref es la referencia completa (refs/heads/main); "
+     "el nombre corto está en github.ref_name."),
+    ("push a la rama feature/login", "push", "refs/heads/feature/login", False,
+     "Una rama de trabajo no despliega: compara con main, no uses event_name != 'pull_request'."),
+    ("push de la etiqueta de Git v1.3.0", "push", "refs/tags/v1.3.0", True,
+     "Una etiqueta de Git v… despliega: startsWith(github.ref, 'refs/tags/v')."),
+    ("push de la etiqueta de Git nightly", "push", "refs/tags/nightly", False,
+     "Solo las etiquetas de Git de versión (v…) despliegan, no cualquier etiqueta."),
+    ("push a la rama v2-pruebas", "push", "refs/heads/v2-pruebas", False,
+     "Una rama también puede empezar por v: github.ref_name no distingue ramas de etiquetas; "
+     "mira github.ref (refs/tags/v…) o github.ref_type == 'tag'."),
+]
+
+
+def deploy_workflow(condition_expr: str) -> str:
+    """A two-job workflow whose ``deploy`` job carries the student's ``if:``."""
+    return (
+        "name: ejercicio\n"
+        "on: [push, pull_request]\n"
+        "permissions:\n  contents: read\n"
+        "jobs:\n"
+        "  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo pruebas\n"
+        "  deploy:\n    needs: test\n"
+        f"    if: {json.dumps(condition_expr, ensure_ascii=False)}\n"
+        "    runs-on: ubuntu-latest\n    steps:\n      - run: echo despliegue\n")
+
+
+def review_deploy_runs(ran: dict[str, bool | None]) -> list[Condition]:
+    """One condition per case: ``ran[case]`` says whether act ran the deploy job (None: not run)."""
+    conditions = []
+    for case, _event, _ref, wanted, hint in DEPLOY_CASES:
+        name = f"{case}: {'despliega' if wanted else 'no despliega'}"
+        got = ran.get(case)
+        if got is None:
+            conditions.append(skip(name, "act no ha ejecutado este caso"))
+        else:
+            conditions.append(Condition(name, got == wanted,
+                                        f"{hint} (Con tu condición, deploy {'sí' if got else 'no'} corrió.)"))
+    return conditions
+
+
+def run_deploy_cases(condition_expr: str, run: str, timeout: float = 60) -> list[Condition]:
+    """Run the workflow with the real act once per case (no engine needed: the steps run on
+    this host) and report, per case, whether the deploy job ran when it should."""
+    import shutil
+
+    from course import pipelines  # act, actionlint and the throwaway repository of 15.5
+
+    workflow = deploy_workflow(condition_expr)
+    lint = review_actionlint(None)
+    if pipelines.tool("actionlint"):
+        with tempfile.TemporaryDirectory(prefix=f"{run}-ejercicio-") as tmp:
+            path = Path(tmp) / "ci.yml"
+            path.write_text(workflow)
+            lint = review_actionlint(pipelines.actionlint(path))
+    if not pipelines.tool("act"):
+        return [lint, *review_deploy_runs({})]
+    repo = pipelines.new_repo(run, github=workflow)
+    ran: dict[str, bool | None] = {}
+    try:
+        for case, event, ref, _wanted, _hint in DEPLOY_CASES:
+            result = pipelines.run_act(repo, event=event, ref=ref or "refs/heads/main", timeout=timeout)
+            if not result.ok:
+                return [lint, Condition("act ejecuta el workflow", False,
+                                        f"act falla en el caso «{case}»: {result.tail(6)}")]
+            ran[case] = bool(result.ran("deploy"))
+    finally:
+        shutil.rmtree(repo.path, ignore_errors=True)
+    return [lint, *review_deploy_runs(ran)]
+
+
+def review_actionlint(findings: list[str] | None) -> Condition:
+    """actionlint's verdict on the workflow (None: actionlint is not installed)."""
+    name = "actionlint no encuentra errores en la condición"
+    if findings is None:
+        return skip(name, "actionlint no está instalado")
+    return Condition(name, not findings, "; ".join(findings)[:400])
+
+
+# --- 06: deploy a version with a git change ----------------------------------------------
+
+def review_prod_release(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]],
+                        uncommitted: list[str], tag: str = "1.2.0") -> list[Condition]:
+    """``before``/``after``: (image, replicas) per environment, rendered from the server's main
+    branch (what the agent reads); ``uncommitted``: files changed only in the working copy."""
+    image = after.get("prod", ("", 0))[0]
+    pending = [f for f in uncommitted if "/overlays/prod/" in f or "/base/" in f]
+    if image.endswith(f":v{tag}"):
+        hint = (f"La etiqueta de imagen (tag) es «{tag}», sin v: la v es de la etiqueta de Git "
+                f"(v{tag}); la CI de 15.5 publica la imagen sin ella.")
+    elif pending:
+        hint = ("Lo has cambiado en tu copia de trabajo, pero el agente lee el servidor git: "
+                "haz commit y push (repo.commit(mensaje) hace las dos cosas).")
+    else:
+        hint = (f"Cambia newTag de la imagen catalogo en images: del overlay de prod "
+                f"(repo.set_image(\"prod\", \"{tag}\")), no la imagen del Deployment de la base: "
+                "el images: del overlay la sustituiría igualmente.")
+    changed_dev = before.get("dev") != after.get("dev")
+    return [
+        Condition(f"En la rama main del servidor, prod despliega catalogo:{tag}",
+                  image == f"catalogo:{tag}", f"{hint} Ahora prod despliega «{image}»."),
+        Condition("dev no cambia", not changed_dev,
+                  f"dev pasa de {before.get('dev')} a {after.get('dev')}: cada entorno tiene su "
+                  "overlay, y la base la comparten todos. Deshaz el cambio de dev "
+                  "(git checkout de su carpeta) y vuelve a hacer commit."),
+        Condition("Las réplicas de prod no cambian",
+                  before.get("prod", ("", 0))[1] == after.get("prod", ("", 0))[1],
+                  "El ejercicio solo cambia la versión; las réplicas de prod siguen siendo "
+                  f"{before.get('prod', ('', 0))[1]}."),
+        Condition("No quedan cambios sin commit en tu copia", not uncommitted,
+                  "Lo que no está en el servidor no existe para el agente, y el próximo commit "
+                  f"lo arrastraría sin querer: {', '.join(uncommitted)}."),
+    ]

@@ -6,8 +6,10 @@ import subprocess
 import pytest
 import semver
 import structlog
+import yaml
 
-from course import REPO_ROOT, exercise_checks, exercises
+from course import REPO_ROOT, exercise_checks, exercises, k8s
+from course import docker as cdocker
 from course.compose import Project
 
 # --- the generic helper -----------------------------------------------------------------
@@ -288,3 +290,174 @@ def test_promtool_fallback_accepts_the_answer_and_reports_a_syntax_error(tmp_pat
 
 def test_promtool_fallback_without_binary_is_skipped_not_passed(tmp_path):
     assert exercise_checks.review_with_promtool(GOOD_QUERY, None, tmp_path).skipped
+
+
+# --- 04: Deployment ---------------------------------------------------------------------
+
+GOOD_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ejercicio
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: catalogo
+      app.kubernetes.io/instance: ejercicio
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: catalogo
+        app.kubernetes.io/instance: ejercicio
+        app.kubernetes.io/version: "1.0.0"
+    spec:
+      containers:
+        - name: catalogo
+          image: catalogo:1.0.0
+          ports:
+            - name: http
+              containerPort: 8000
+          readinessProbe:
+            httpGet: {path: /health/ready, port: http}
+          livenessProbe:
+            httpGet: {path: /health/live, port: http}
+          resources:
+            requests: {cpu: 100m, memory: 128Mi}
+            limits: {cpu: 500m, memory: 256Mi}
+"""
+
+
+def test_deployment_right_answer_passes():
+    assert not failing(exercise_checks.review_deployment(GOOD_DEPLOYMENT))
+
+
+def test_the_course_deployment_passes_too():
+    # A valid alternative: the Deployment of 15.4's prod overlay, as kubectl kustomize renders it.
+    try:
+        rendered = k8s.kubectl("kustomize", str(REPO_ROOT / "deploy" / "k8s" / "overlays" / "prod"),
+                               echo=False).stdout
+    except (FileNotFoundError, k8s.CommandFailed) as exc:
+        pytest.skip(f"sin kubectl: {exc}")
+    deployment = next(o for o in k8s.objects(rendered) if o["kind"] == "Deployment")
+    assert not failing(exercise_checks.review_deployment(yaml.safe_dump(deployment)))
+
+
+@pytest.mark.parametrize("mistake, wrong, failed_name, hint_word", [
+    ("selector", GOOD_DEPLOYMENT.replace("instance: ejercicio\n        app", "instance: ejercicios\n        app"),
+     "selector.matchLabels está contenido en las etiquetas de Kubernetes (labels) del pod",
+     "selector does not match"),
+    ("latest", GOOD_DEPLOYMENT.replace("catalogo:1.0.0", "catalogo:latest"),
+     "La imagen lleva una versión SemVer (nunca latest)", "ErrImagePull"),
+    ("no tag", GOOD_DEPLOYMENT.replace("catalogo:1.0.0", "catalogo"),
+     "La imagen lleva una versión SemVer (nunca latest)", "ErrImagePull"),
+    ("readiness path", GOOD_DEPLOYMENT.replace("path: /health/ready", "path: /ready"),
+     "readinessProbe HTTP en /health/ready", "404"),
+    ("no readiness", GOOD_DEPLOYMENT.replace(
+        "          readinessProbe:\n            httpGet: {path: /health/ready, port: http}\n", ""),
+     "readinessProbe HTTP en /health/ready", "/health/ready"),
+    ("no limits", GOOD_DEPLOYMENT.replace("            limits: {cpu: 500m, memory: 256Mi}\n", ""),
+     "requests y limits de CPU y memoria", "limits"),
+    ("typo", GOOD_DEPLOYMENT.replace("readinessProbe", "readinesProbe"),
+     "Cumple el esquema de Kubernetes 1.35 (modo estricto)", "readinesProbe"),
+])
+def test_deployment_mistake_is_reported(mistake, wrong, failed_name, hint_word):
+    failed = failing(exercise_checks.review_deployment(wrong))
+    assert failed_name in failed, failed
+    assert hint_word in failed[failed_name]
+
+
+@pytest.mark.parametrize("text, failed_name", [
+    ("kind: Deployment\n  metadata: [", "Es YAML válido"),
+    (GOOD_DEPLOYMENT + "---\n" + GOOD_DEPLOYMENT, "Es un único objeto Deployment"),
+    ("- una lista\n", "Es un único objeto Deployment"),
+])
+def test_deployment_unreadable_answer_is_reported(text, failed_name):
+    assert list(failing(exercise_checks.review_deployment(text))) == [failed_name]
+
+
+# --- 05: the deploy job's condition -----------------------------------------------------
+
+SOLUTION_IF = ("github.event_name == 'push' && "
+               "(github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v'))")
+EXPECTED_RUNS = {case: wanted for case, _event, _ref, wanted, _hint in exercise_checks.DEPLOY_CASES}
+
+
+def test_deploy_runs_as_expected_passes():
+    assert not failing(exercise_checks.review_deploy_runs(EXPECTED_RUNS))
+
+
+def test_deploy_runs_not_executed_are_skipped_not_passed():
+    result = exercises.check("sin act", exercise_checks.review_deploy_runs({}), quiet=True)
+    assert not result.passed and len(result.skipped) == len(exercise_checks.DEPLOY_CASES)
+
+
+def test_deploy_on_pull_request_is_reported():
+    failed = failing(exercise_checks.review_deploy_runs({**EXPECTED_RUNS, "pull request hacia main": True}))
+    assert list(failed) == ["pull request hacia main: no despliega"]
+    assert "github.event_name == 'push'" in failed["pull request hacia main: no despliega"]
+
+
+def test_deploy_workflow_is_valid_yaml_with_the_condition():
+    doc = yaml.safe_load(exercise_checks.deploy_workflow("github.ref == 'refs/heads/main'"))
+    assert doc["jobs"]["deploy"]["if"] == "github.ref == 'refs/heads/main'"
+    assert doc["jobs"]["deploy"]["needs"] == "test"
+
+
+def test_actionlint_missing_is_skipped():
+    assert exercise_checks.review_actionlint(None).skipped
+    assert exercise_checks.review_actionlint([]).passed
+    assert exercise_checks.review_actionlint(["línea 12: x [expression]"]).passed is False
+
+
+def _act_available() -> bool:
+    from course import pipelines
+    return bool(pipelines.tool("act"))
+
+
+@pytest.mark.skipif(not _act_available(), reason="sin el binario act")
+@pytest.mark.parametrize("condition_expr, failed_names", [
+    (SOLUTION_IF, []),
+    ("github.ref == 'refs/heads/main' || (github.ref_type == 'tag' && startsWith(github.ref_name, 'v'))",
+     []),
+    ("github.event_name != 'pull_request'",   # the exercise's starting answer
+     ["push a la rama feature/login: no despliega", "push de la etiqueta de Git nightly: no despliega",
+      "push a la rama v2-pruebas: no despliega"]),
+    ("github.ref_name == 'main' || startsWith(github.ref_name, 'v')",
+     ["push a la rama v2-pruebas: no despliega"]),
+    ("github.ref == 'main' || startsWith(github.ref, 'refs/tags/v')", ["push a main: despliega"]),
+    ("github.event_name = 'push'",
+     ["actionlint no encuentra errores en la condición", "act ejecuta el workflow"]),
+])
+def test_deploy_condition_through_the_real_act(condition_expr, failed_names):
+    # No engine needed: act runs these steps (echo) on this host.
+    failed = failing(exercise_checks.run_deploy_cases(condition_expr, cdocker.new_run_id()))
+    assert sorted(failed) == sorted(failed_names), failed
+
+
+# --- 06: a release with a git change ----------------------------------------------------
+
+BEFORE = {"dev": ("catalogo:1.0.0", 1), "prod": ("catalogo:1.0.0", 3)}
+PROD_FILE = "apps/catalogo/overlays/prod/kustomization.yaml"
+DEV_FILE = "apps/catalogo/overlays/dev/kustomization.yaml"
+
+
+def test_prod_release_right_answer_passes():
+    after = {**BEFORE, "prod": ("catalogo:1.2.0", 3)}
+    assert not failing(exercise_checks.review_prod_release(BEFORE, after, []))
+
+
+@pytest.mark.parametrize("after, uncommitted, failed_name, hint_word", [
+    (BEFORE, [PROD_FILE], "En la rama main del servidor, prod despliega catalogo:1.2.0", "commit y push"),
+    (BEFORE, [DEV_FILE], "En la rama main del servidor, prod despliega catalogo:1.2.0", "newTag"),
+    ({**BEFORE, "prod": ("catalogo:v1.2.0", 3)}, [], "En la rama main del servidor, prod despliega catalogo:1.2.0",
+     "sin v"),
+    ({"dev": ("catalogo:1.2.0", 1), "prod": ("catalogo:1.2.0", 3)}, [], "dev no cambia", "base"),
+    ({**BEFORE, "prod": ("catalogo:1.2.0", 5)}, [], "Las réplicas de prod no cambian", "3"),
+    ({**BEFORE, "prod": ("catalogo:1.2.0", 3)}, [DEV_FILE], "No quedan cambios sin commit en tu copia",
+     DEV_FILE),
+])
+def test_prod_release_mistake_is_reported(after, uncommitted, failed_name, hint_word):
+    failed = failing(exercise_checks.review_prod_release(BEFORE, after, uncommitted))
+    assert failed_name in failed, failed
+    assert hint_word in failed[failed_name]
