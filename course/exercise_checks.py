@@ -312,9 +312,9 @@ def review_deployment(text: str) -> list[Condition]:
     resources = container.get("resources") or {}
     return [
         schema,
-        Condition("selector.matchLabels está contenido en las etiquetas de Kubernetes (labels) del pod",
+        Condition("selector.matchLabels está contenido en las labels del pod",
                   bool(selector) and selector.items() <= labels.items(),
-                  f"Compara el selector {selector} con las etiquetas de la plantilla {labels}: el API "
+                  f"Compara el selector {selector} con las labels de la plantilla {labels}: el API "
                   "server rechaza un Deployment cuyo selector no encuentra sus propios pods "
                   "(«selector does not match template labels»)."),
         Condition("La imagen lleva una versión SemVer (nunca latest)",
@@ -349,12 +349,12 @@ DEPLOY_CASES = [
      "el nombre corto está en github.ref_name."),
     ("push a la rama feature/login", "push", "refs/heads/feature/login", False,
      "Una rama de trabajo no despliega: compara con main, no uses event_name != 'pull_request'."),
-    ("push de la etiqueta de Git v1.3.0", "push", "refs/tags/v1.3.0", True,
-     "Una etiqueta de Git v… despliega: startsWith(github.ref, 'refs/tags/v')."),
-    ("push de la etiqueta de Git nightly", "push", "refs/tags/nightly", False,
-     "Solo las etiquetas de Git de versión (v…) despliegan, no cualquier etiqueta."),
+    ("push del tag de git v1.3.0", "push", "refs/tags/v1.3.0", True,
+     "Un tag de git v… despliega: startsWith(github.ref, 'refs/tags/v')."),
+    ("push del tag de git nightly", "push", "refs/tags/nightly", False,
+     "Solo los tags de git de versión (v…) despliegan, no cualquier tag."),
     ("push a la rama v2-pruebas", "push", "refs/heads/v2-pruebas", False,
-     "Una rama también puede empezar por v: github.ref_name no distingue ramas de etiquetas; "
+     "Una rama también puede empezar por v: github.ref_name no distingue ramas de tags; "
      "mira github.ref (refs/tags/v…) o github.ref_type == 'tag'."),
 ]
 
@@ -433,7 +433,7 @@ def review_prod_release(before: dict[str, tuple[str, int]], after: dict[str, tup
     image = after.get("prod", ("", 0))[0]
     pending = [f for f in uncommitted if "/overlays/prod/" in f or "/base/" in f]
     if image.endswith(f":v{tag}"):
-        hint = (f"La etiqueta de imagen (tag) es «{tag}», sin v: la v es de la etiqueta de Git "
+        hint = (f"La etiqueta de imagen (tag) es «{tag}», sin v: la v es del tag de git "
                 f"(v{tag}); la CI de 15.5 publica la imagen sin ella.")
     elif pending:
         hint = ("Lo has cambiado en tu copia de trabajo, pero el agente lee el servidor git: "

@@ -345,7 +345,7 @@ def test_the_course_deployment_passes_too():
 
 @pytest.mark.parametrize("mistake, wrong, failed_name, hint_word", [
     ("selector", GOOD_DEPLOYMENT.replace("instance: ejercicio\n        app", "instance: ejercicios\n        app"),
-     "selector.matchLabels está contenido en las etiquetas de Kubernetes (labels) del pod",
+     "selector.matchLabels está contenido en las labels del pod",
      "selector does not match"),
     ("latest", GOOD_DEPLOYMENT.replace("catalogo:1.0.0", "catalogo:latest"),
      "La imagen lleva una versión SemVer (nunca latest)", "ErrImagePull"),
@@ -421,7 +421,7 @@ def _act_available() -> bool:
     ("github.ref == 'refs/heads/main' || (github.ref_type == 'tag' && startsWith(github.ref_name, 'v'))",
      []),
     ("github.event_name != 'pull_request'",   # the exercise's starting answer
-     ["push a la rama feature/login: no despliega", "push de la etiqueta de Git nightly: no despliega",
+     ["push a la rama feature/login: no despliega", "push del tag de git nightly: no despliega",
       "push a la rama v2-pruebas: no despliega"]),
     ("github.ref_name == 'main' || startsWith(github.ref_name, 'v')",
      ["push a la rama v2-pruebas: no despliega"]),
