@@ -424,6 +424,51 @@ def review_actionlint(findings: list[str] | None) -> Condition:
     return Condition(name, not findings, "; ".join(findings)[:400])
 
 
+# --- 05: which image tags a release candidate publishes ---------------------------------
+
+def tags_step_output(workflow_text: str, ref_name: str, sha: str, workdir: Path,
+                     step_id: str = "tags") -> list[str]:
+    """Run, with bash, the workflow step that computes the image tags, as GitHub would for a
+    push of the git tag ``ref_name``; return the tags without the registry (the commit's as
+    «sha»)."""
+    doc = yaml.safe_load(workflow_text)
+    script = next(step["run"] for job in doc["jobs"].values() for step in job.get("steps", [])
+                  if step.get("id") == step_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "output"
+        env = {"PATH": "/usr/bin:/bin", "GITHUB_SHA": sha, "GITHUB_REF_TYPE": "tag",
+               "GITHUB_REF_NAME": ref_name, "REGISTRY": "registro", "IMAGE_NAME": "catalogo",
+               "GITHUB_OUTPUT": str(output)}
+        subprocess.run(["bash", "-e", "-c", script], cwd=workdir, env=env, check=True,
+                       capture_output=True, text=True, timeout=30)
+        values = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    return ["sha" if t == sha[:7] else t for t in
+            (ref.rsplit(":", 1)[1] for ref in values["tags"].split())]
+
+
+def review_tag_prediction(predicted: Iterable[str], published: Iterable[str]) -> list[Condition]:
+    """The student's predicted image tags against those really published («sha»: the commit's)."""
+    got = {str(t).strip() for t in predicted}
+    want = set(published)
+    conditions = [Condition(f"Predices «{tag}»", tag in got,
+                            "Cada construcción publica también la etiqueta de imagen del commit (sha "
+                            "corto): escríbela como «sha»." if tag == "sha" else
+                            f"La versión completa se publica siempre, sin la v del tag de git: {tag}.")
+                  for tag in sorted(want)]
+    extra = sorted(got - want)
+    hints = []
+    if any(t.startswith("v") for t in extra):
+        hints.append("Las etiquetas de imagen van sin la v del tag de git (${GITHUB_REF_NAME#v}).")
+    if any(t != "latest" and not t.startswith("v") for t in extra):
+        hints.append("Una pre-release solo recibe su propia etiqueta de imagen: el case del paso "
+                     "«Tags from the git ref» no mueve X.Y ni X, que siguen en la última estable.")
+    if "latest" in extra:
+        hints.append("El pipeline del curso no publica latest.")
+    conditions.append(Condition("No predices etiquetas de imagen que no se publican", not extra,
+                                f"Sobran {', '.join(extra)}. " + " ".join(hints)))
+    return conditions
+
+
 # --- 06: deploy a version with a git change ----------------------------------------------
 
 def review_prod_release(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]],

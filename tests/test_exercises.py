@@ -461,3 +461,39 @@ def test_prod_release_mistake_is_reported(after, uncommitted, failed_name, hint_
     failed = failing(exercise_checks.review_prod_release(BEFORE, after, uncommitted))
     assert failed_name in failed, failed
     assert hint_word in failed[failed_name]
+
+
+# --- 05: the image tags of a release candidate --------------------------------------------
+
+GITHUB_CI = (REPO_ROOT / "deploy" / "cicd" / "github-ci.yml").read_text()
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def service_dir(tmp_path):
+    (tmp_path / "VERSION").write_text("1.2.3\n")  # the step reads it before looking at the ref
+    return tmp_path
+
+
+def test_tags_step_of_the_course_workflow(service_dir):
+    assert exercise_checks.tags_step_output(GITHUB_CI, "v1.3.0-rc.1", SHA, service_dir) == ["sha", "1.3.0-rc.1"]
+    assert sorted(exercise_checks.tags_step_output(GITHUB_CI, "v1.3.0", SHA, service_dir)) == \
+        ["1", "1.3", "1.3.0", "sha"]
+
+
+def test_tag_prediction_right_answer_passes(service_dir):
+    published = exercise_checks.tags_step_output(GITHUB_CI, "v1.3.0-rc.1", SHA, service_dir)
+    assert not failing(exercise_checks.review_tag_prediction(["1.3.0-rc.1", "sha"], published))
+
+
+@pytest.mark.parametrize("predicted, failed_name, hint_word", [
+    ([], "Predices «1.3.0-rc.1»", "sin la v"),
+    (["1.3.0-rc.1"], "Predices «sha»", "sha corto"),
+    (["1.3.0-rc.1", "1.3", "1", "sha"], "No predices etiquetas de imagen que no se publican", "pre-release"),
+    (["v1.3.0-rc.1", "sha"], "No predices etiquetas de imagen que no se publican", "sin la v"),
+    (["1.3.0-rc.1", "sha", "latest"], "No predices etiquetas de imagen que no se publican", "latest"),
+])
+def test_tag_prediction_mistake_is_reported(predicted, failed_name, hint_word):
+    failed = failing(exercise_checks.review_tag_prediction(predicted, ["sha", "1.3.0-rc.1"]))
+    assert failed_name in failed, failed
+    assert hint_word in failed[failed_name]
