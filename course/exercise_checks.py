@@ -503,3 +503,51 @@ def review_prod_release(before: dict[str, tuple[str, int]], after: dict[str, tup
                   "Lo que no está en el servidor no existe para el agente, y el próximo commit "
                   f"lo arrastraría sin querer: {', '.join(uncommitted)}."),
     ]
+
+
+# --- 06: the Helm variant of an Application ----------------------------------------------
+
+def review_helm_application(app: dict, namespace: str, chart_path: str = "charts/catalogo",
+                            values_file: str = "values-prod.yaml") -> list[Condition]:
+    """The Argo CD Application of the Helm exercise, read field by field (no cluster needed)."""
+    if not isinstance(app, dict) or app.get("kind") != "Application" \
+            or not str(app.get("apiVersion", "")).startswith("argoproj.io/"):
+        return [Condition("Es un Application de Argo CD", False,
+                          "Deja kind: Application y apiVersion: argoproj.io/v1alpha1.")]
+    spec = app.get("spec") or {}
+    source = spec.get("source") or {}
+    helm = source.get("helm") or {}
+    policy = spec.get("syncPolicy") or {}
+    automated = policy.get("automated") or {}
+    destination = spec.get("destination") or {}
+    path = str(source.get("path", "")).removeprefix("./").rstrip("/")
+    values = [str(v).removeprefix("./") for v in helm.get("valueFiles") or []]
+    if "valuesFiles" in helm:
+        values_hint = ("valuesFiles (con s) es el campo de Flux (HelmRelease); en un Application de "
+                       "Argo CD es source.helm.valueFiles, y el API server rechaza el otro.")
+    elif any(v.endswith(values_file) for v in values):
+        values_hint = (f"valueFiles es relativo a la ruta del chart: escribe «{values_file}», no la "
+                       "ruta desde la raíz del repositorio.")
+    else:
+        values_hint = f"Añade source.helm.valueFiles: [{values_file}] (el fichero está dentro del chart)."
+    return [
+        Condition("El chart sale de git: source.path, no source.chart",
+                  path == chart_path and "chart" not in source,
+                  "source.chart nombra un chart de un repositorio Helm (con un repoURL de Helm); "
+                  f"un chart guardado en git se indica con source.path: {chart_path}."),
+        Condition(f"Los valores de prod: source.helm.valueFiles con {values_file}",
+                  values_file in values, values_hint),
+        Condition("Sigue la rama main", source.get("targetRevision") == "main",
+                  f"targetRevision es «{source.get('targetRevision')}»; el ejercicio pide la rama main."),
+        Condition("Sincronización automática con prune y selfHeal",
+                  automated.get("prune") is True and automated.get("selfHeal") is True,
+                  "syncPolicy.automated necesita prune: true y selfHeal: true, booleanos (no el "
+                  "texto «sí» ni «true» entre comillas)."),
+        Condition("Crea su espacio de nombres (CreateNamespace=true)",
+                  "CreateNamespace=true" in (policy.get("syncOptions") or []),
+                  "Añade syncOptions: [CreateNamespace=true]."),
+        Condition(f"Despliega en {namespace}, en el propio clúster",
+                  destination.get("namespace") == namespace
+                  and destination.get("server") == "https://kubernetes.default.svc",
+                  f"destination: server https://kubernetes.default.svc y namespace {namespace}."),
+    ]

@@ -497,3 +497,54 @@ def test_tag_prediction_mistake_is_reported(predicted, failed_name, hint_word):
     failed = failing(exercise_checks.review_tag_prediction(predicted, ["sha", "1.3.0-rc.1"]))
     assert failed_name in failed, failed
     assert hint_word in failed[failed_name]
+
+
+# --- 06: the Helm variant of an Application ------------------------------------------------
+
+def helm_app(**source) -> dict:
+    from course import gitops
+    app = gitops.application("catalogo-helm", "t15-x-argocd", "git://127.0.0.1:9/entornos.git",
+                             "charts/catalogo", "t15-x-helm")
+    app["spec"]["source"].update(helm={"valueFiles": ["values-prod.yaml"]})
+    for key, value in source.items():
+        if value is None:
+            app["spec"]["source"].pop(key, None)
+        else:
+            app["spec"]["source"][key] = value
+    return app
+
+
+def test_helm_application_right_answer_passes():
+    assert not failing(exercise_checks.review_helm_application(helm_app(), "t15-x-helm"))
+    dotted = helm_app(path="./charts/catalogo/", helm={"valueFiles": ["./values-prod.yaml"]})
+    assert not failing(exercise_checks.review_helm_application(dotted, "t15-x-helm"))
+
+
+def self_heal_text():
+    app = helm_app()
+    app["spec"]["syncPolicy"]["automated"]["selfHeal"] = "sí"
+    return app
+
+
+@pytest.mark.parametrize("app, failed_name, hint_word", [
+    (helm_app(path=None, chart="./charts/catalogo"), "El chart sale de git: source.path, no source.chart",
+     "repositorio Helm"),
+    (helm_app(helm={"valuesFiles": ["values-prod.yaml"]}),
+     "Los valores de prod: source.helm.valueFiles con values-prod.yaml", "Flux"),
+    (helm_app(helm={"valueFiles": ["charts/catalogo/values-prod.yaml"]}),
+     "Los valores de prod: source.helm.valueFiles con values-prod.yaml", "relativo"),
+    (helm_app(helm=None), "Los valores de prod: source.helm.valueFiles con values-prod.yaml", "Añade"),
+    (helm_app(targetRevision="HEAD"), "Sigue la rama main", "HEAD"),
+    (self_heal_text(), "Sincronización automática con prune y selfHeal", "booleanos"),
+])
+def test_helm_application_mistake_is_reported(app, failed_name, hint_word):
+    failed = failing(exercise_checks.review_helm_application(app, "t15-x-helm"))
+    assert failed_name in failed, failed
+    assert hint_word in failed[failed_name]
+
+
+def test_helm_application_other_namespace_and_kind_are_reported():
+    assert "Despliega en otro-ns, en el propio clúster" in failing(
+        exercise_checks.review_helm_application(helm_app(), "otro-ns"))
+    assert list(failing(exercise_checks.review_helm_application({"kind": "HelmRelease"}, "x"))) == [
+        "Es un Application de Argo CD"]
