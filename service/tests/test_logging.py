@@ -182,6 +182,41 @@ def test_secrets_in_fields_and_query_strings_are_redacted(
     assert "password=[REDACTADO]&x=1" in records[1]["event"]
 
 
+def test_every_line_names_the_service_and_version_from_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with started_client(service_name="catalogo-b", app_version="2.3.4") as client:
+        client.get("/items/1")
+        logging.getLogger("uvicorn.error").info("Application startup complete.")
+        logging.getLogger("una.biblioteca").warning("aviso de logging estándar")
+    records = json_lines(capsys.readouterr().out)
+    loggers = {record["logger"] for record in records}
+    assert {"app.main", "app.middleware", "uvicorn.error", "una.biblioteca"} <= loggers
+    for record in records:
+        assert (record["servicio"], record["version"]) == ("catalogo-b", "2.3.4"), record
+
+
+def test_secrets_nested_in_dicts_and_lists_are_redacted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", json_logs=True)
+    structlog.stdlib.get_logger("prueba").info(
+        "perfil_actualizado",
+        cambios={"email": "ana@example.org", "credenciales": {"password": "hunter2"}},
+        sesiones=[{"dispositivo": "móvil", "token": "abc123"}, ("url", "/x?api_key=k9")],
+    )
+    logging.getLogger("prueba.stdlib").info("copia", extra={"copia": {"ajustes": {"secret": "s3"}}})
+    records = json_lines(capsys.readouterr().out)
+    text = json.dumps(records)
+    for secret in ("hunter2", "abc123", "k9", "s3"):
+        assert secret not in text, secret
+    first = records[0]
+    assert first["cambios"]["email"] == "ana@example.org"
+    assert first["cambios"]["credenciales"] == {"password": "[REDACTADO]"}
+    assert first["sesiones"][0] == {"dispositivo": "móvil", "token": "[REDACTADO]"}
+    assert records[1]["copia"] == {"ajustes": {"secret": "[REDACTADO]"}}
+
+
 def test_text_only_stdout_still_gets_json(monkeypatch: pytest.MonkeyPatch) -> None:
     # A Jupyter kernel's sys.stdout is text only (no .buffer): the native bytes path must
     # still write there, e.g. when a notebook creates the app in the kernel.
