@@ -142,6 +142,16 @@ VARIANTS = [
                                           "                duracion_ms=round((time.perf_counter() - started) * 1000, 3),\n"
                                           "            )\n", ""),
      "peticion.cierre", ("duracion_ms", "línea de cierre")),
+    ("id_por_conexion",  # one id per connection, kept for the requests that follow on it
+     LOGGING_CONFIG,
+     replaced(MIDDLEWARE, "    if VALID_REQUEST_ID.fullmatch(candidate):\n        return candidate\n"
+                          "    return uuid.uuid4().hex\n",
+              "    client = tuple(scope.get(\"client\") or ())\n"
+              "    if VALID_REQUEST_ID.fullmatch(candidate):\n"
+              "        BY_CONNECTION[client] = candidate\n"
+              "    return BY_CONNECTION.setdefault(client, uuid.uuid4().hex)\n\n\n"
+              "BY_CONNECTION = {}\n"),
+     "contexto.aislado", ("keep-alive", "nuevo en cada petición")),
 ]
 
 

@@ -212,6 +212,15 @@ def _start_and_probe(ctx) -> Run:
                 for marker, bad in FORGED_IDS.items():  # headers no validator accepts
                     call(marker, "/items/1", bad.format(tag=tag))
 
+            # Two requests one after the other on one kept-alive connection.
+            with httpx.Client(base_url=server.url, timeout=10, trust_env=False) as kept:
+                for marker, path, rid in (("k1", f"/_corrector/usuario?u=usuario-{tag}-k",
+                                           f"corrector-{tag}-k1"), ("k2", "/items/3", None)):
+                    response = kept.get(f"{path}{'&' if '?' in path else '?'}sonda={marker}",
+                                        headers={HEADER: rid} if rid else {})
+                    probes[marker] = Sent(marker, rid, response.status_code,
+                                          response.headers.get(HEADER))
+
             # Two requests in one write on one connection (HTTP/1.1 pipelining).
             raw = logs.pipelined(server.port, [
                 (f"/_corrector/usuario?u=usuario-{tag}&sonda=p1", {HEADER: f"corrector-{tag}-p1"}),
@@ -482,6 +491,16 @@ def context_isolated(ctx):
             f"Con {CONCURRENT} peticiones simultáneas, una línea de la petición {sent.request_id} "
             f"lleva request_id={wrong[0] if wrong else None!r}: el id debe vivir en contextvars "
             "(cada tarea de asyncio tiene su copia), no en un atributo o una variable global.")
+    kept_first, kept_second = run.sent["k1"], run.sent["k2"]
+    assert kept_second.echoed and kept_second.echoed != kept_first.request_id, (
+        f"Dos peticiones seguidas por la misma conexión (keep-alive): la segunda, sin {HEADER}, "
+        f"recibió {kept_second.echoed!r}, el id de la primera o ninguno: genera y enlaza uno "
+        "nuevo en cada petición.")
+    carried = [r for r in run.with_id(kept_second.echoed) if "usuario_id" in r]
+    assert not carried, (
+        f"La segunda de dos peticiones por la misma conexión (keep-alive) lleva "
+        f"usuario_id={carried[0]['usuario_id']!r}, que enlazó la primera: el contexto de una "
+        "petición no debe sobrevivir a su final (límpialo al empezar y al terminar).")
     first, second = run.pipelined
     assert first and second, (
         f"En dos peticiones encadenadas por la misma conexión (pipelining) no recibí las dos "
