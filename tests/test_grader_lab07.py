@@ -133,9 +133,10 @@ VARIANTS = [
      LOGGING_CONFIG, replaced(MIDDLEWARE, "(time.perf_counter() - started) * 1000, 3)",
                               "time.perf_counter() - started, 3)"),
      "peticion.cierre", ("milisegundos",)),
-    ("cierre_que_dice_200_al_fallar",
-     LOGGING_CONFIG, replaced(MIDDLEWARE, "        status_code = 500\n", "        status_code = 200\n"),
-     "peticion.cierre", ("/_corrector/fallo", "500")),
+    ("cierre_con_codigo_fijo",
+     LOGGING_CONFIG, replaced(MIDDLEWARE, "                status_code=status_code,\n",
+                              "                status_code=200,\n"),
+     "peticion.cierre", ("GET /items/9999 (404)", "'status_code': 200", "el código que de verdad")),
     ("sin_linea_de_cierre",
      LOGGING_CONFIG, replaced(MIDDLEWARE, "            logger.info(\n                \"peticion_terminada\",\n"
                                           "                status_code=status_code,\n"
@@ -152,6 +153,10 @@ VARIANTS = [
               "    return BY_CONNECTION.setdefault(client, uuid.uuid4().hex)\n\n\n"
               "BY_CONNECTION = {}\n"),
      "contexto.aislado", ("keep-alive", "nuevo en cada petición")),
+    ("500_sin_cabecera",  # the lesson's middleware: Starlette answers the 500 on its own
+     LOGGING_CONFIG,
+     replaced(MIDDLEWARE, "            if not response_started:\n", "            if False:\n"),
+     "errores.id_en_500", ("ServerErrorMiddleware", "X-Request-ID")),
 ]
 
 
@@ -298,12 +303,13 @@ def configure_logging(level, json_logs, *, service, version):
 
 ALTERNATIVE_MIDDLEWARE = r'''"""Different but valid: the context is reset when each request starts (and only then),
 ids are uuid4 strings with dashes, exc_info=True instead of logger.exception, the closing
-line's fields passed on the line instead of bound."""
+line's fields passed on the line instead of bound, the 500 sent with a Starlette response."""
 import time
 import uuid
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import PlainTextResponse
 
 log = structlog.get_logger("app.middleware")
 
@@ -321,7 +327,7 @@ class RequestIdMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         start = time.monotonic()
-        status = [500]
+        status = [None]  # None until the response starts
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
@@ -333,10 +339,12 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception:
             log.error("unhandled_exception_in_request", exc_info=True)
+            if status[0] is None:  # nothing sent yet: answer with the id ourselves
+                await PlainTextResponse("Error interno", status_code=500)(scope, receive, send_wrapper)
             raise
         finally:
             log.info("request_finished", http_method=scope["method"], http_path=scope["path"],
-                     status_code=status[0], duracion_ms=(time.monotonic() - start) * 1000)
+                     status_code=status[0] or 500, duracion_ms=(time.monotonic() - start) * 1000)
 '''
 
 

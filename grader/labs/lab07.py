@@ -563,6 +563,20 @@ def exception_with_traceback(ctx):
         "registra con nivel error.")
 
 
+@check("errores.id_en_500", points=1)
+def request_id_in_500(ctx):
+    """El 500 de una excepción no controlada también devuelve el X-Request-ID de la petición."""
+    run = _json_records(ctx)
+    failed = run.sent["f"]
+    assert failed.status == 500, (
+        f"La ruta que lanza ZeroDivisionError respondió {failed.status} en vez de 500.")
+    assert failed.echoed == failed.request_id, (
+        f"Enviada la cabecera {HEADER}: {failed.request_id} a una ruta que lanza una excepción, "
+        f"el 500 trae {failed.echoed!r}: esa respuesta la construye ServerErrorMiddleware, fuera "
+        "de tu middleware, cuando la excepción ya salió de él. Si la respuesta aún no empezó, "
+        f"envía tú el 500 (con {HEADER}) antes de relanzar la excepción.")
+
+
 @check("secretos.ocultos", points=2)
 def secrets_hidden(ctx):
     """Una contraseña enviada en la consulta o en el cuerpo nunca aparece en los logs."""
@@ -830,10 +844,10 @@ TASK_ITEMS: dict[str, tuple[str, ...]] = {
     "1.8": ("consola.desarrollo",),
     "1.9": ("logs.idempotente",),
     "2.1": ("contexto.request_id", "contexto.id_validado"),
-    "2.2": ("contexto.request_id",),             # echoed, also when generated
+    "2.2": ("contexto.request_id", "errores.id_en_500"),   # echoed, generated, on a 500
     "2.3": ("contexto.request_id",),
     "2.4": ("peticion.cierre",),
-    "2.5": ("errores.traza",),
+    "2.5": ("errores.traza", "errores.id_en_500"),
     "2.6": ("contexto.aislado",),
     "2.7": ("middleware.asgi_puro",),
     "3.1": ("seguimiento.demo",),                # the ids the notebook's requests got back

@@ -143,6 +143,24 @@ def test_exceptions_are_logged_with_traceback(capsys: pytest.CaptureFixture[str]
     assert finished["status_code"] == 500
 
 
+def test_a_500_from_an_unhandled_exception_carries_the_request_id() -> None:
+    app = create_app()
+
+    async def broken() -> None:
+        raise RuntimeError("algo se rompió")
+
+    app.add_api_route("/roto", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        given = client.get("/roto", headers={"X-Request-ID": "traza-500"})
+        generated = client.get("/roto")
+        again = client.get("/roto")
+    assert (given.status_code, given.text) == (500, "Internal Server Error")
+    assert given.headers.get_list("X-Request-ID") == ["traza-500"]
+    assert generated.status_code == 500 and len(generated.headers["X-Request-ID"]) == 32
+    assert again.headers.get_list("X-Request-ID") != generated.headers.get_list("X-Request-ID")
+    assert len(again.headers.get_list("X-Request-ID")) == 1
+
+
 def test_stdlib_exceptions_get_an_exception_field(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging()
     try:
