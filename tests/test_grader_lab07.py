@@ -4,14 +4,14 @@ different but valid solution also scores 100 %. Nothing here needs Docker: the g
 runs the student's service with uvicorn as a child process."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import nbformat
 import pytest
 
 from course import REPO_ROOT
-from tests.conftest import assert_full_marks
 from grader.grade import grade
+from tests.conftest import assert_full_marks
 
 SOLUTION = REPO_ROOT / "solutions" / "lab07_logging.ipynb"
 LAB = REPO_ROOT / "labs" / "lab07_logging.ipynb"
@@ -376,7 +376,7 @@ def demo_context(tmp_path, data, status="ok", seconds=30.0):
 
 
 def demo_data(**changes):
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     lines = [{"timestamp": now, "level": "info", "logger": "uvicorn.access", "request_id": "lab07-demo",
               "event": '127.0.0.1:5 - "GET /items/1 HTTP/1.1" 200'},
              {"timestamp": now, "level": "info", "logger": "app.middleware", "request_id": "lab07-demo",
