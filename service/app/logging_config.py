@@ -61,7 +61,10 @@ def _redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDi
     for key, value in event_dict.items():
         if _is_sensitive(key):
             event_dict[key] = _REDACTED
-        elif isinstance(value, (str, dict, list, tuple)):
+        elif isinstance(value, str):  # the common case, inline: this runs on every line
+            if "=" in value:
+                event_dict[key] = _KEY_VALUE.sub(_redact_pair, value)
+        elif isinstance(value, (dict, list, tuple)):
             event_dict[key] = _redacted(value)
     return event_dict
 
@@ -71,9 +74,8 @@ def _add_identity(service: str | None, version: str | None) -> Processor:
     identity = {k: v for k, v in (("servicio", service), ("version", version)) if v}
 
     def add_identity(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-        for key, value in identity.items():
-            event_dict.setdefault(key, value)
-        return event_dict
+        # The event's own fields win (servicio_iniciado states them itself).
+        return {**identity, **event_dict}
 
     return add_identity
 
