@@ -157,6 +157,9 @@ VARIANTS = [
      LOGGING_CONFIG,
      replaced(MIDDLEWARE, "            if not response_started:\n", "            if False:\n"),
      "errores.id_en_500", ("ServerErrorMiddleware", "X-Request-ID")),
+    ("json_tambien_en_desarrollo",
+     replaced(LOGGING_CONFIG, "        if json_logs\n", "        if True\n"), MIDDLEWARE,
+     "consola.desarrollo", ("json_logs=False", "siguen saliendo líneas JSON", "ConsoleRenderer")),
 ]
 
 
