@@ -43,14 +43,41 @@ def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
     return event_dict
 
 
+def _redacted(value: object) -> object:
+    # Payloads logged as fields (a dict of changes, a list of sessions) nest secrets at
+    # any depth: walk dicts, lists and tuples, copying only what holds something to hide.
+    if isinstance(value, dict):
+        return {k: _REDACTED if isinstance(k, str) and _is_sensitive(k) else _redacted(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    if isinstance(value, str) and "=" in value:
+        return _KEY_VALUE.sub(_redact_pair, value)
+    return value
+
+
 def _redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     # Uvicorn's access line carries the full query string (`/login?password=...`).
     for key, value in event_dict.items():
         if _is_sensitive(key):
             event_dict[key] = _REDACTED
-        elif isinstance(value, str) and "=" in value:
-            event_dict[key] = _KEY_VALUE.sub(_redact_pair, value)
+        elif isinstance(value, str):  # the common case, inline: this runs on every line
+            if "=" in value:
+                event_dict[key] = _KEY_VALUE.sub(_redact_pair, value)
+        elif isinstance(value, (dict, list, tuple)):
+            event_dict[key] = _redacted(value)
     return event_dict
+
+
+def _add_identity(service: str | None, version: str | None) -> Processor:
+    """Which service and release wrote each line: logs of many services share one store."""
+    identity = {k: v for k, v in (("servicio", service), ("version", version)) if v}
+
+    def add_identity(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        # The event's own fields win (servicio_iniciado states them itself).
+        return {**identity, **event_dict}
+
+    return add_identity
 
 
 def _orjson_text(obj: object, **kwargs: object) -> str:
@@ -86,8 +113,10 @@ def _stdout_logger(*args: object) -> structlog.BytesLogger:
     return structlog.BytesLogger(_binary(sys.stdout), name=str(args[0]) if args else None)
 
 
-def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
-    """Route structlog and stdlib records to stdout in one format (idempotent)."""
+def configure_logging(level: str = "INFO", json_logs: bool = True, *,
+                      service: str | None = None, version: str | None = None) -> None:
+    """Route structlog and stdlib records to stdout in one format (idempotent); every line
+    names the service and version that wrote it, when given."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
@@ -95,6 +124,8 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
+    if service or version:
+        shared.append(_add_identity(service, version))
     # ConsoleRenderer formats exceptions itself; JSON needs them as a string field.
     if json_logs:
         native: list[Processor] = [

@@ -98,7 +98,8 @@ async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    configure_logging(settings.log_level, settings.json_logs)
+    configure_logging(settings.log_level, settings.json_logs,
+                      service=settings.service_name, version=settings.app_version)
     # Not a configure_logging() argument: lab 07 has students write that function.
     access = logging.getLogger("uvicorn.access")
     access.disabled = not settings.access_log

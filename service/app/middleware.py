@@ -17,6 +17,13 @@ _HEADER_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")  # ASGI header names a
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 logger = structlog.stdlib.get_logger(__name__)
+# The 500 sent for an unhandled exception, as Starlette's ServerErrorMiddleware sends it.
+_INTERNAL_ERROR_START: Message = {
+    "type": "http.response.start",
+    "status": 500,
+    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")],
+}
+_INTERNAL_ERROR_BODY: Message = {"type": "http.response.body", "body": b"Internal Server Error"}
 
 
 def _request_id(scope: Scope) -> str:
@@ -56,12 +63,14 @@ class RequestIdMiddleware:
         )
         header_value = request_id.encode("latin-1")  # valid ids are ASCII
         status_code = 500
+        response_started = False
         started = time.perf_counter()
 
         async def send_with_request_id(message: Message) -> None:
-            nonlocal status_code
+            nonlocal status_code, response_started
             if message["type"] == "http.response.start":
                 status_code = message["status"]
+                response_started = True
                 # What MutableHeaders(scope=message).append() does, minus its copy and checks.
                 message["headers"] = [*message.get("headers", ()), (_HEADER_KEY, header_value)]
             # Uvicorn logs the access line inside this call, so it still sees
@@ -74,7 +83,13 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
             self.log.exception("excepcion_no_controlada")
-            raise
+            if not response_started:
+                # Starlette's ServerErrorMiddleware, outside this one, would answer the 500
+                # without the header: the client could not quote the id of its failure.
+                # A copy: the wrapper sets the message's headers.
+                await send_with_request_id(dict(_INTERNAL_ERROR_START))
+                await send_with_request_id(_INTERNAL_ERROR_BODY)
+            raise  # still raised: the server logs and counts it as usual
         finally:
             self.log.info(
                 "peticion_terminada",

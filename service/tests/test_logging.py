@@ -143,6 +143,24 @@ def test_exceptions_are_logged_with_traceback(capsys: pytest.CaptureFixture[str]
     assert finished["status_code"] == 500
 
 
+def test_a_500_from_an_unhandled_exception_carries_the_request_id() -> None:
+    app = create_app()
+
+    async def broken() -> None:
+        raise RuntimeError("algo se rompió")
+
+    app.add_api_route("/roto", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        given = client.get("/roto", headers={"X-Request-ID": "traza-500"})
+        generated = client.get("/roto")
+        again = client.get("/roto")
+    assert (given.status_code, given.text) == (500, "Internal Server Error")
+    assert given.headers.get_list("X-Request-ID") == ["traza-500"]
+    assert generated.status_code == 500 and len(generated.headers["X-Request-ID"]) == 32
+    assert again.headers.get_list("X-Request-ID") != generated.headers.get_list("X-Request-ID")
+    assert len(again.headers.get_list("X-Request-ID")) == 1
+
+
 def test_stdlib_exceptions_get_an_exception_field(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging()
     try:
@@ -180,6 +198,41 @@ def test_secrets_in_fields_and_query_strings_are_redacted(
     assert "hunter2" not in json.dumps(records)
     assert records[0]["password"] == "[REDACTADO]" and records[0]["usuario"] == "ana"
     assert "password=[REDACTADO]&x=1" in records[1]["event"]
+
+
+def test_every_line_names_the_service_and_version_from_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with started_client(service_name="catalogo-b", app_version="2.3.4") as client:
+        client.get("/items/1")
+        logging.getLogger("uvicorn.error").info("Application startup complete.")
+        logging.getLogger("una.biblioteca").warning("aviso de logging estándar")
+    records = json_lines(capsys.readouterr().out)
+    loggers = {record["logger"] for record in records}
+    assert {"app.main", "app.middleware", "uvicorn.error", "una.biblioteca"} <= loggers
+    for record in records:
+        assert (record["servicio"], record["version"]) == ("catalogo-b", "2.3.4"), record
+
+
+def test_secrets_nested_in_dicts_and_lists_are_redacted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", json_logs=True)
+    structlog.stdlib.get_logger("prueba").info(
+        "perfil_actualizado",
+        cambios={"email": "ana@example.org", "credenciales": {"password": "hunter2"}},
+        sesiones=[{"dispositivo": "móvil", "token": "abc123"}, ("url", "/x?api_key=k9")],
+    )
+    logging.getLogger("prueba.stdlib").info("copia", extra={"copia": {"ajustes": {"secret": "s3"}}})
+    records = json_lines(capsys.readouterr().out)
+    text = json.dumps(records)
+    for secret in ("hunter2", "abc123", "k9", "s3"):
+        assert secret not in text, secret
+    first = records[0]
+    assert first["cambios"]["email"] == "ana@example.org"
+    assert first["cambios"]["credenciales"] == {"password": "[REDACTADO]"}
+    assert first["sesiones"][0] == {"dispositivo": "móvil", "token": "[REDACTADO]"}
+    assert records[1]["copia"] == {"ajustes": {"secret": "[REDACTADO]"}}
 
 
 def test_text_only_stdout_still_gets_json(monkeypatch: pytest.MonkeyPatch) -> None:

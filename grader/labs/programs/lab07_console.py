@@ -6,7 +6,7 @@ import logging
 import structlog
 from app.logging_config import configure_logging
 
-configure_logging("INFO", json_logs=False)
+configure_logging("INFO", json_logs=False, service="catalogo-consola", version="0.0.1")
 log = structlog.stdlib.get_logger("corrector.consola")
 log.info("evento_de_consola", clave="valor")
 logging.getLogger("uvicorn.error").info("linea_de_uvicorn_en_consola")
