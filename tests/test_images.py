@@ -137,3 +137,63 @@ def test_changed_recipe_marks_standin_outdated(docker_client, python_slim, monke
         pytest.skip("la imagen local es la oficial: no hay receta que comparar")
     monkeypatch.setattr(images, "recipe_hash", lambda img: "otra-receta")
     assert images.status("python-slim") == "sustituto desactualizado"
+
+
+def write_wheel(folder):
+    """A pure-Python wheel with a module and a console script, made by hand: pip installs
+    it with --no-index, so the layout tests need no package index."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        "capas.py": "def main():\n    print('capas OK')\n",
+        "capas-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: capas\nVersion: 1.0\n",
+        "capas-1.0.dist-info/WHEEL": ("Wheel-Version: 1.0\nGenerator: tema15\n"
+                                      "Root-Is-Purelib: true\nTag: py3-none-any\n"),
+        "capas-1.0.dist-info/entry_points.txt": "[console_scripts]\ncapas = capas:main\n",
+    }
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{name},sha256={digest.decode()},{len(text.encode())}")
+    record.append("capas-1.0.dist-info/RECORD,,")
+    wheel = folder / "capas-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+        archive.writestr("capas-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return wheel.name
+
+
+# What students copy from the official image's documentation and common guides: each must
+# work on the stand-in as on python:3.11-slim (interpreter at /usr/local/bin/python).
+INSTALL_LAYOUTS = {
+    "prefix": ("RUN pip install --no-index --prefix=/install /tmp/{wheel}",
+               "COPY --from=deps /install /usr/local", "capas && python -c 'import capas'"),
+    "user": ("RUN pip install --no-index --user /tmp/{wheel}",
+             "COPY --from=deps /root/.local /root/.local",
+             "/root/.local/bin/capas && python -c 'import capas'"),
+    "venv": ("RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-index /tmp/{wheel}",
+             "COPY --from=deps /opt/venv /opt/venv",
+             "/opt/venv/bin/capas && /opt/venv/bin/python -c 'import capas'"),
+    "system": ("RUN python -m pip install --no-index /tmp/{wheel}", "",
+               "capas && python -c 'import capas'"),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(INSTALL_LAYOUTS))
+def test_python_slim_install_layouts_work_as_on_the_official_image(
+        docker_client, python_slim, run_id, tmp_path, layout):
+    from course import imagebuild
+
+    install, copy, check = INSTALL_LAYOUTS[layout]
+    wheel = write_wheel(tmp_path)
+    final = f"FROM {python_slim}\n{copy}\n" if copy else ""
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {python_slim} AS deps\nCOPY {wheel} /tmp/\n{install.format(wheel=wheel)}\n{final}"
+        "RUN test \"$(command -v python)\" = /usr/local/bin/python\n")
+    tag = f"t15-{run_id}-capas-{layout}:1"
+    imagebuild.build(tmp_path, tag, run=run_id, quiet=True)
+    out = docker_client.containers.run(tag, ["sh", "-c", check], remove=True).decode()
+    assert "capas OK" in out

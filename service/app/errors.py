@@ -1,8 +1,10 @@
 """The error body every route returns, and the 405 answer that lists every allowed method."""
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 
@@ -19,6 +21,17 @@ def error(description: str) -> dict:
 
 # Request body that is not JSON at all (or not UTF-8): FastAPI answers 400 before validating.
 UNPARSABLE_BODY = error("El cuerpo no es JSON válido (no se pudo leer).")
+# The detail FastAPI itself gives that 400 (fastapi/routing.py raises Starlette's
+# HTTPException, not FastAPI's subclass), in English.
+_FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+
+
+async def unparsable_body(request: Request, exc: Exception) -> Response:
+    # Same status and shape as FastAPI's own answer, in the service's language; any other
+    # 400 a route raises keeps its own detail.
+    if isinstance(exc, HTTPException) and exc.detail == _FASTAPI_PARSE_ERROR:
+        exc = HTTPException(400, detail=UNPARSABLE_BODY["description"], headers=exc.headers)
+    return await http_exception_handler(request, exc)  # type: ignore[arg-type]
 
 
 _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")

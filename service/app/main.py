@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.responses import JSONResponse
 
 from app.config import Settings, load_settings
-from app.errors import UNPARSABLE_BODY, error, method_not_allowed
+from app.errors import UNPARSABLE_BODY, error, method_not_allowed, unparsable_body
 from app.faults import FaultInjector, inject_faults
 from app.health import Check
 from app.health import router as health_router
@@ -176,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(items_router)
     app.add_exception_handler(StorageUnavailableError, _storage_unavailable)
+    app.add_exception_handler(400, unparsable_body)
     app.add_exception_handler(405, method_not_allowed)
     instrument(app, metrics)
     # Added last so it is the outermost middleware and wraps everything else.

@@ -58,7 +58,7 @@ def test_unparsable_body_400_is_documented_and_answered(client: TestClient) -> N
     assert "400" in _responses(client, "/items", "post")
     response = client.post("/items", content=b"\xff{", headers={"Content-Type": "application/json"})
     assert response.status_code == 400
-    assert set(response.json()) == {"detail"}
+    assert response.json() == {"detail": "El cuerpo no es JSON válido (no se pudo leer)."}
 
 
 def test_items_routes_document_injected_faults_and_storage_outage(client: TestClient) -> None:
