@@ -251,7 +251,7 @@ def stable_versions(ctx):
     """Versión estable: X.Y.Z, X.Y, X, latest y las dos etiquetas del commit (también con «v» delante)."""
     _compare(ctx, STABLE, "Una versión estable lleva su versión completa, las flotantes X.Y y X, "
                           "latest y las dos etiquetas del commit; una «v» inicial (como en v2.0.0) "
-                          "se quita. " + COMMIT_HINT)
+                          "se quita con removeprefix(\"v\"). " + COMMIT_HINT)
 
 
 @check("funcion.cero", points=1)
