@@ -23,7 +23,7 @@ import httpx
 import yaml
 from docker.errors import NotFound
 
-from course import compose, images
+from course import compose, env, images
 from course.waiting import NotReady, wait_for
 from course import docker as cdocker
 from grader import runner
@@ -57,6 +57,10 @@ class Stack:
 
 def _file(ctx) -> Path:
     def find():
+        if ctx.execution.status != runner.NOT_EXECUTED and env.has("docker"):
+            # Every check starts here: whatever subset runs, a project the notebook left
+            # under another name is torn down before anything else happens.
+            _after_notebook(ctx)
         found = compose.find_file(ctx.workdir)
         assert found, ("No hay compose.yaml en la carpeta de trabajo (junto a service/): el "
                        "laboratorio debe escribirlo ahí.")
