@@ -53,17 +53,22 @@ class Registry:
 
 
 def start(run: str | None = None, *, suffix: str = "registro", timeout: float = 30,
-          users: dict[str, str] | None = None) -> Registry:
+          users: dict[str, str] | None = None, read_only: bool = False) -> Registry:
     """Start a labelled registry container on a free local port and wait until it answers.
 
     ``users`` (name -> password) turns on Distribution's htpasswd authentication: every
     request then needs a ``docker login``. The htpasswd file (bcrypt hashes, the only
-    kind Distribution accepts) is copied into the container, so no host path is shared."""
+    kind Distribution accepts) is copied into the container, so no host path is shared.
+
+    ``read_only`` turns on Distribution's read-only maintenance mode: pulls and the API
+    work, every push is refused (HTTP 405), as during a storage migration."""
     reference = images.ensure("registry")
     environment = {}
     if users:
         environment = {"REGISTRY_AUTH": "htpasswd", "REGISTRY_AUTH_HTPASSWD_REALM": "tema15",
                        "REGISTRY_AUTH_HTPASSWD_PATH": HTPASSWD_PATH}
+    if read_only:  # config override: storage.maintenance.readonly.enabled = true
+        environment["REGISTRY_STORAGE_MAINTENANCE_READONLY"] = '{"enabled": true}'
     container = cdocker.client().containers.create(
         reference, detach=True, name=cdocker.name(suffix, run), labels=cdocker.labels(run),
         environment=environment, ports={INTERNAL_PORT: ("127.0.0.1", None)})  # None: free port

@@ -1,9 +1,12 @@
 """Lab 03 end to end, and the repository's own docker-compose.yml: the solution scores
-100 %, the untouched lab fails cleanly, each typical mistake is caught by its own check
-with a Spanish message, and the repository's file (a different valid solution) is valid
-for Compose and for the compose-spec schema and scores 100 % too."""
+100 %, the untouched lab fails cleanly, each typical mistake (in the file or in how the
+notebook drives ``docker compose``) is caught by its own check with a Spanish message, a
+notebook that drives Compose differently passes, and the repository's file (a different
+valid solution once its debug ports are gone) is valid for Compose and for the
+compose-spec schema and scores 100 % too."""
 import json
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 import yaml
 
 from course import REPO_ROOT, compose, env, images
+from course import docker as cdocker
 from grader.grade import GradingError, grade
 
 SOLUTION = REPO_ROOT / "solutions" / "lab03_compose.ipynb"
@@ -32,6 +36,28 @@ def solution_compose() -> str:
 
 
 COMPOSE = solution_compose()
+
+
+def repo_compose_without_debug_ports() -> dict:
+    """docker-compose.yml without its `include:` (the observability stack of 15.8) and
+    without the debug ports of postgres and redis, which the lab forbids."""
+    raw = yaml.safe_load(REPO_COMPOSE.read_text())
+    del raw["include"]
+    for name in ("postgres", "redis"):
+        del raw["services"][name]["ports"]
+    return raw
+
+
+def notebook_variant(tmp_path, *replacements: tuple[str, str]) -> Path:
+    nb = nbformat.read(SOLUTION, as_version=4)
+    for old, new in replacements:
+        found = [cell for cell in nb.cells if old in cell.source]
+        assert found, f"la solución ya no contiene {old!r}"
+        for cell in found:
+            cell.source = cell.source.replace(old, new)
+    path = tmp_path / "lab03_entrega.ipynb"
+    nbformat.write(nb, path)
+    return path
 
 
 
@@ -124,7 +150,7 @@ def test_solution_scores_everything(engine):
     assert result.execution.status == "ok", result.execution.message
     assert result.score == 1.0, result.to_markdown()
     assert result.success
-    assert len(result.checks) >= 6
+    assert len(result.checks) >= 11
     assert result.verifiable_points == result.total_points
     assert json.loads(result.to_json())["lab"] == "lab03"
 
@@ -188,18 +214,82 @@ def test_lost_data_obsolete_version_and_no_init_are_caught(engine, tmp_path):
 
 def test_repo_compose_is_an_alternative_solution(engine, tmp_path, monkeypatch):
     """Different but valid: docker-compose.yml as the name, interpolated credentials,
-    127.0.0.1 bindings, env_file, a redis volume and published debug ports (on free
-    ports here: never a fixed one on a shared machine)."""
-    monkeypatch.setenv("POSTGRES_PORT", str(compose.free_port()))
-    monkeypatch.setenv("REDIS_PORT", str(compose.free_port()))
-    # Without its `include:` (the observability stack of 15.8, beyond this lab).
-    raw = yaml.safe_load(REPO_COMPOSE.read_text())
-    del raw["include"]
+    a 127.0.0.1 binding, env_file and a redis volume."""
+    raw = repo_compose_without_debug_ports()
     result = grade(submit_dir(tmp_path, yaml.safe_dump(raw, sort_keys=False), "docker-compose.yml"),
                    "lab03")
     assert result.score == 1.0, result.to_markdown()
     assert result.execution.status == "no_ejecutado"
     assert {c.id for c in result.checks} >= set(RUNTIME_CHECKS)
+    assert result.statuses()["cuaderno.compose"] == "skipped"  # a folder runs no notebook
+
+
+def test_published_dependencies_are_caught(engine, tmp_path):
+    """The repository's file as it is publishes postgres and redis for debugging: the lab
+    forbids it. Read from the resolved file: nothing is started (the check also looks at
+    the running containers, so it needs the engine)."""
+    raw = yaml.safe_load(REPO_COMPOSE.read_text())
+    del raw["include"]
+    result = grade(submit_dir(tmp_path, yaml.safe_dump(raw, sort_keys=False), "docker-compose.yml"),
+                   "lab03", only=["dependencias.no_publicadas"])
+    (check,) = result.checks
+    assert check.status == "failed", check
+    assert "El servicio postgres publica [" in check.message and "Quita sus ports" in check.message
+
+
+# --- how the notebook drives docker compose (executed, only the check that reads it) ----
+
+def test_notebook_without_down_v_is_caught(engine, tmp_path):
+    variant = notebook_variant(tmp_path, ('dc("down", "-v")', 'dc("down")'))
+    result = grade(variant, only=["cuaderno.compose"])
+    assert result.execution.status == "error_en_celda"  # the task's own assert says so first
+    (check,) = result.checks
+    assert check.status == "failed", check
+    assert "siguen existiendo los volúmenes" in check.message and "down" in check.message
+
+
+def test_notebook_with_its_own_project_name_is_caught_and_torn_down(engine, tmp_path):
+    name = f"catalogo-{secrets.token_hex(3)}"
+    variant = notebook_variant(tmp_path, ('"-p", PROJECT', f'"-p", "{name}"'))
+    result = grade(variant, only=["cuaderno.compose"])
+    (check,) = result.checks
+    assert check.status == "failed", check
+    assert f"levantó el proyecto Compose {name}" in check.message
+    left = {"label": f"{compose.PROJECT_LABEL}={name}"}
+    client = cdocker.client()
+    assert not client.containers.list(all=True, filters=left)
+    assert not client.volumes.list(filters=left)
+    assert not cdocker.list_images(client, filters=left)
+
+
+ALTERNATIVE_DC = '''
+def dc(*args: str) -> str:
+    # Compose's own variables instead of -p/-f, and the CLI's error text as it comes.
+    variables = {**os.environ, "COMPOSE_PROJECT_NAME": PROJECT, "COMPOSE_FILE": str(compose_file),
+                 "API_PORT": str(api_port)}
+    return subprocess.run(["docker", "compose", *args], env=variables, capture_output=True,
+                          text=True, check=True, timeout=600).stdout
+'''
+ALTERNATIVE_PS = '''
+health = {}
+for line in dc("ps", "--all", "--format", "json").splitlines():
+    for row in (lambda data: data if isinstance(data, list) else [data])(json.loads(line)):
+        health[row["Service"]] = row["Health"]
+'''
+
+
+def test_notebook_driving_compose_differently_passes(engine, tmp_path):
+    """COMPOSE_PROJECT_NAME/COMPOSE_FILE instead of -p/-f, `check=True`, `ps --all` parsed
+    line by line (an array on one line, or one object per line)."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    source = "".join(c.source for c in nb.cells)
+    dc_old = source[source.index("def dc("):source.index("resolved = json.loads")]
+    ps_old = source[source.index("out = dc(\"ps\""):source.index("### END SOLUTION\nprint(f\"Entorno")]
+    variant = notebook_variant(tmp_path, (dc_old, ALTERNATIVE_DC.lstrip() + "\n\n"),
+                               (ps_old, ALTERNATIVE_PS.lstrip()))
+    result = grade(variant, only=["cuaderno.compose", "compose.valido"])
+    assert result.execution.status == "ok", result.execution.message
+    assert result.score == 1.0, result.to_markdown()
 
 
 def test_checks_with_side_effects_do_not_depend_on_their_order(engine):
@@ -233,8 +323,7 @@ def test_pinned_images_and_build_policy_pass(tmp_path):
 
 
 def test_repo_compose_images_pass(tmp_path):
-    raw = yaml.safe_load(REPO_COMPOSE.read_text())
-    del raw["include"]
+    raw = repo_compose_without_debug_ports()
     check = only_images(tmp_path, yaml.safe_dump(raw, sort_keys=False), "docker-compose.yml")
     assert check.status == "passed", check.message
 

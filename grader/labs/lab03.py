@@ -1,6 +1,11 @@
-"""Lab 03 (15.3): a Compose file for the catalogue (api + PostgreSQL + Redis).
+"""Lab 03 (15.3): a Compose file for the catalogue (api + PostgreSQL + Redis), driven
+by the student with the ``docker compose`` command itself.
 
-The grader brings the student's ``compose.yaml`` up ITSELF, under a project named after
+First the grader looks at what the notebook's run left behind (before starting anything
+of its own under the same project name): the api image Compose built for project
+``PROJECT`` (= the run id) and no container or volume of that project, since the notebook
+ends with ``down -v``. A project started from the work dir under any other name is torn
+down there and then. Then the grader brings the student's ``compose.yaml`` up ITSELF, under a project named after
 the run id and with ``API_PORT`` set to a free port, and looks at what really happens:
 the order in which the engine started and marked containers healthy (its event stream),
 the service's answers, the published port, data across ``down``/``up``, the volumes
@@ -8,7 +13,9 @@ after ``down -v``, and a live code change. Everything is torn down at the end, a
 failure (the grader's cleanup by run id is the safety net)."""
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,10 +23,11 @@ import httpx
 import yaml
 from docker.errors import NotFound
 
-from course import compose, images
+from course import compose, env, images
 from course.waiting import NotReady, wait_for
 from course import docker as cdocker
-from grader.checks import check
+from grader import runner
+from grader.checks import NotVerifiable, check
 
 SERVICES = ("api", "postgres", "redis")
 DEPENDENCIES = ("postgres", "redis")
@@ -30,6 +38,8 @@ RELOAD_TIMEOUT_S = 20
 # a SIGKILL anyway, and a slow shutdown is not what this lab grades.
 STOP_TIMEOUT_S = 3
 APP_DIR = Path("service") / "app"
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
+SERVICE_LABEL = "com.docker.compose.service"
 PINNED_IMAGES = {key: images.CATALOG[key].reference for key in ("postgres", "redis")}
 
 
@@ -47,6 +57,10 @@ class Stack:
 
 def _file(ctx) -> Path:
     def find():
+        if ctx.execution.status != runner.NOT_EXECUTED and env.has("docker"):
+            # Every check starts here: whatever subset runs, a project the notebook left
+            # under another name is torn down before anything else happens.
+            _after_notebook(ctx)
         found = compose.find_file(ctx.workdir)
         assert found, ("No hay compose.yaml en la carpeta de trabajo (junto a service/): el "
                        "laboratorio debe escribirlo ahí.")
@@ -77,8 +91,32 @@ def _service(ctx, name: str) -> dict:
     return services[name]
 
 
+def _after_notebook(ctx) -> dict:
+    """What the notebook's own run left, read before the grader's ``up`` reuses the
+    project name; other projects started from the work dir are torn down here."""
+    def inspect():
+        client = cdocker.client()
+        mine = {"label": f"{compose.PROJECT_LABEL}={ctx.run_id}"}
+        facts = {
+            "images": [i.id for i in cdocker.list_images(client, filters=mine)],
+            "containers": sorted(c.name for c in client.containers.list(all=True, filters=mine)),
+            "volumes": sorted(v.name for v in client.volumes.list(filters=mine)),
+            "other_projects": sorted({
+                c.labels.get(compose.PROJECT_LABEL, "") for c in client.containers.list(
+                    all=True, filters={"label": f"{WORKING_DIR_LABEL}={ctx.workdir}"})} - {ctx.run_id}),
+        }
+        for name in facts["other_projects"]:  # not named after the run: the cleanup would miss it
+            subprocess.run(["docker", "compose", "-p", name, "down", "-v", "--remove-orphans",
+                            "--rmi", "local", "-t", str(STOP_TIMEOUT_S)],
+                           capture_output=True, timeout=120, check=False)
+        return facts
+    return ctx.memo("after_notebook", inspect)
+
+
 def _stack(ctx) -> Stack:
     def start():
+        if ctx.execution.status != runner.NOT_EXECUTED:
+            _after_notebook(ctx)  # before our own up under the same project name
         for name in SERVICES:
             _service(ctx, name)
         files = [_file(ctx)]
@@ -180,6 +218,42 @@ def _repository_and_tag(image: str) -> str:
     for prefix in ("docker.io/", "library/"):
         name = name.removeprefix(prefix)
     return name
+
+
+@check("cuaderno.compose", points=2, needs=("docker", "compose"))
+def notebook_drove_compose(ctx):
+    """El cuaderno levantó el entorno con docker compose y el proyecto PROJECT, y lo dejó con `down -v`: sin contenedores ni volúmenes."""
+    if ctx.execution.status == runner.NOT_EXECUTED:
+        raise NotVerifiable("esta comprobación mira lo que dejó la ejecución del cuaderno, y una "
+                            "entrega de ficheros no se ejecuta.")
+    facts = _after_notebook(ctx)
+    assert not facts["other_projects"], (
+        f"El cuaderno levantó el proyecto Compose {', '.join(facts['other_projects'])}: usa "
+        "-p PROJECT (el nombre que da la celda de preparación), que es por el que se limpia.")
+    assert facts["images"], (
+        "No hay ninguna imagen construida por Compose para el proyecto PROJECT: el cuaderno no "
+        "llegó a levantar el entorno con `docker compose -p PROJECT -f compose.yaml up`.")
+    assert not facts["containers"], (
+        f"Al terminar el cuaderno siguen existiendo los contenedores {', '.join(facts['containers'])}: "
+        "la tarea 6 acaba parando el entorno con `docker compose down -v`.")
+    assert not facts["volumes"], (
+        f"Al terminar el cuaderno siguen existiendo los volúmenes {', '.join(facts['volumes'])}: "
+        "`down` sin `-v` no borra los volúmenes con nombre.")
+
+
+@check("dependencias.no_publicadas", points=1, needs=("docker", "compose"))
+def dependencies_not_published(ctx):
+    """PostgreSQL y Redis no publican ningún puerto en el anfitrión: solo la API."""
+    for dep in DEPENDENCIES:
+        ports = _service(ctx, dep).get("ports") or []
+        assert not ports, (
+            f"El servicio {dep} publica {[p.get('published') for p in ports]} en el anfitrión: "
+            "la API lo alcanza por la red del proyecto, y un puerto publicado lo expone a "
+            "cualquiera (y choca con otro entorno que use el mismo). Quita sus ports:.")
+    for name, container in _stack(ctx).project.containers().items():
+        if name in DEPENDENCIES:
+            bound = {k: v for k, v in (container.attrs["NetworkSettings"].get("Ports") or {}).items() if v}
+            assert not bound, f"El contenedor {name} publica {sorted(bound)} en el anfitrión."
 
 
 @check("arranque.orden", points=2, needs=("docker", "compose"))
@@ -366,21 +440,18 @@ def _is_within(folder: Path, source: str) -> bool:
 
 # --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
 TASK_ITEMS: dict[str, tuple[str, ...]] = {
-    "1.1": ("compose.valido",),
-    "1.2": ("compose.valido", "compose.imagenes", "compose.init", "api.dependencias",
-            "puerto.variable"),
+    "1.1": ("compose.valido", "compose.imagenes", "compose.init", "api.dependencias"),
+    "1.2": ("puerto.variable", "dependencias.no_publicadas"),
     "1.3": ("recarga.en_caliente",),
-    "1.4": ("compose.imagenes", "api.dependencias", "arranque.orden", "datos.persisten",
-            "volumen.down_v"),
-    "1.5": ("compose.imagenes", "api.dependencias", "arranque.orden"),
-    "1.6": ("arranque.orden",),
-    "1.7": ("volumen.down_v", "datos.persisten"),
-    # Tareas 2-6 run the student's file; the grader repeats each step on it itself.
-    "2": ("compose.valido",),
-    "3": ("arranque.orden",),
+    "1.4": ("compose.imagenes",),
+    "1.5": ("arranque.orden",),
+    "1.6": ("datos.persisten", "volumen.down_v"),
+    # Tareas 2-6 drive docker compose; the grader sees their traces and repeats each step.
+    "2": ("compose.valido", "cuaderno.compose"),
+    "3": ("cuaderno.compose", "arranque.orden"),
     "4": ("api.dependencias", "datos.persisten"),
     "5": ("recarga.en_caliente",),
-    "6": ("datos.persisten", "volumen.down_v"),
+    "6": ("cuaderno.compose", "datos.persisten", "volumen.down_v"),
 }
 UNTASKED: dict[str, str] = {}
 KNOWN_GAPS: dict[str, str] = {}
