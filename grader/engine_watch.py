@@ -1,6 +1,6 @@
 """What a notebook did with the Docker engine while it ran, seen from outside: the
 grader follows the engine's event stream during the execution and inspects each image
-the run tags and each container of the run as it is created, before the notebook's own
+the run tags and each container of the run as it starts, before the notebook's own
 cleanup removes them. Checks then grade what the notebook really asked the engine for
 (tags, labels, published ports), not what it printed.
 
@@ -19,7 +19,7 @@ from course import docker as cdocker
 
 @dataclass
 class Seen:
-    """Images tagged and containers created by one run, as the engine described them
+    """Images tagged and containers started by one run, as the engine described them
     at that moment."""
     images: dict[str, dict] = field(default_factory=dict)      # tag → {"id", "labels"}
     containers: list[dict] = field(default_factory=list)       # name, image, labels, ports
@@ -78,7 +78,9 @@ class EngineWatch:
             except DockerException:
                 labels = {k: v for k, v in attributes.items() if k != "name"}
             self.seen.images[attributes["name"]] = {"id": image_id, "labels": labels}
-        elif kind == "container" and action == "create":
+        elif kind == "container" and action == "start":
+            # "start", not "create": the classic builder creates (and never starts) a
+            # container to commit a LABEL step, which carries the run label too.
             image_ids = {i["id"] for i in self.seen.images.values()}
             ours = (self.run_id in attributes.get("name", "")
                     or attributes.get("image") in image_ids | set(self.seen.images)

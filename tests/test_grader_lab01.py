@@ -188,7 +188,8 @@ def test_notebook_image_and_container_are_observed(engine, tmp_path):
          'labels={"tema15.run": run})', 'ports={"8000/tcp": None})'))
     result = grade(submission)
     got, says = result.statuses(), result.messages()
-    assert result.execution.status == "ok", result.execution.message
+    # The notebook's own cleanup (by label) misses the container and cannot remove the image.
+    assert "is using its referenced image" in result.execution.message, result.execution.message
     assert got["cuaderno.imagen_etiquetada"] == "failed"
     assert "no lleva la etiqueta (label) tema15.run" in says["cuaderno.imagen_etiquetada"]
     assert got["cuaderno.contenedor_local"] == "failed"
