@@ -21,6 +21,7 @@ import json
 import re
 import secrets
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -320,10 +321,14 @@ def gitlab_workflow_rules(ctx):
     assert isinstance(rules, list) and rules, (
         "Falta «workflow: rules»: sin él GitLab crea una pipeline por cada push a cualquier rama y "
         "otra por la merge request de esa rama (dos pipelines por los mismos commits).")
-    wrong = []
-    for event, (context, unset, wanted) in WORKFLOW_EVENTS.items():
-        if pipelines.gitlab_workflow_creates(rules, doc.get("variables") or {}, context, unset) != wanted:
-            wrong.append(f"{event} {'no crea' if wanted else 'crea'} pipeline")
+    def creates(event: str) -> bool:
+        context, unset, _ = WORKFLOW_EVENTS[event]
+        return pipelines.gitlab_workflow_creates(rules, doc.get("variables") or {}, context, unset)
+
+    with ThreadPoolExecutor(max_workers=len(WORKFLOW_EVENTS)) as pool:  # one node process each
+        created = dict(zip(WORKFLOW_EVENTS, pool.map(creates, WORKFLOW_EVENTS)))
+    wrong = [f"{event} {'no crea' if wanted else 'crea'} pipeline"
+             for event, (_, _, wanted) in WORKFLOW_EVENTS.items() if created[event] != wanted]
     assert not wrong, (
         "Tus workflow: rules, evaluadas con gitlab-ci-local: " + "; ".join(wrong) + ". Deben crear "
         "pipelines para las merge requests ($CI_PIPELINE_SOURCE == \"merge_request_event\"), main "
