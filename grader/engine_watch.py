@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from docker.errors import DockerException
 
 from course import docker as cdocker
+from course import env
 
 
 @dataclass
@@ -36,11 +37,14 @@ class EngineWatch:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Seen:
+        if not env.has("docker"):
+            self.seen.problem = f"sin motor Docker ({env.get('docker').detail})"
+            return self.seen
         try:
             self._client = cdocker.client()
             self._stream = self._client.events(decode=True,
                                                filters={"type": ["image", "container"]})
-        except DockerException as exc:
+        except (DockerException, cdocker.EngineUnavailable) as exc:
             self.seen.problem = f"no se pudo seguir los eventos del motor: {exc}"
             return self.seen
         self._thread = threading.Thread(target=self._follow, name=f"eventos-{self.run_id}",
