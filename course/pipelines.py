@@ -311,6 +311,48 @@ def run_gitlab(work: WorkRepo, *, tag: str | None = None, branch: str = "main",
     return PipelineRun("gitlab-ci-local", code, seconds, log, jobs, timed_out)
 
 
+# Keys a workflow rule may have that a job rule also accepts (auto_cancel is workflow-only).
+JOB_RULE_KEYS = ("if", "changes", "exists", "variables", "when")
+
+
+def gitlab_workflow_creates(rules: list, variables: dict, context: dict[str, str],
+                            unset: tuple[str, ...] = ()) -> bool:
+    """Whether GitLab would create a pipeline with these ``workflow: rules`` for an event
+    described by predefined variables (``context``), evaluated by gitlab-ci-local itself.
+    gitlab-ci-local reads workflow rules only for their variables, so the rules are
+    copied into a probe job: job rules and workflow rules share the same ``if:``
+    grammar and the same "no rule matches → never"."""
+    exe = _require("gitlab-ci-local")
+    probe_rules = [{k: v for k, v in rule.items() if k in JOB_RULE_KEYS}
+                   if isinstance(rule, dict) else rule for rule in rules]
+    probe = {"variables": variables or {}, "sonda": {"script": ["true"], "rules": probe_rules}}
+    with tempfile.TemporaryDirectory(prefix="tema15-gclrules-") as tmp:
+        folder = Path(tmp) / "repo"
+        folder.mkdir()
+        (folder / GITLAB_PIPELINE).write_text(yaml.safe_dump(probe, sort_keys=False))
+        # The git CLI, not GitPython: its index.add changes the process's working directory,
+        # and the grader evaluates several events at once in threads.
+        identity = ["-c", f"user.name={AUTHOR.name}", "-c", f"user.email={AUTHOR.email}"]
+        for args in (["init", "-q", "-b", "main"], ["add", GITLAB_PIPELINE],
+                     [*identity, "commit", "-q", "-m", "sonda"]):
+            subprocess.run(["git", *args], cwd=folder, capture_output=True, check=True, timeout=30)
+        cmd = [exe, "--list-json", "--json-schema-validation=false", "--home", tmp,
+               "--ignore-predefined-vars", ",".join(context)]
+        for key, value in context.items():
+            cmd += ["--variable", f"{key}={value}"]
+        for key in unset:
+            cmd += ["--unset-variable", key]
+        out = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=60,
+                             env=_tool_env(HOME=tmp), check=False)
+    listing = out.stdout[out.stdout.find("["):] if "[" in out.stdout else ""
+    try:
+        jobs = {job["name"]: job["when"] for job in json.loads(listing)}
+    except (ValueError, KeyError, TypeError):
+        raise RuntimeError(f"gitlab-ci-local --list-json no dio una lista de jobs "
+                           f"(código {out.returncode}): {(out.stderr or out.stdout)[-400:]}") from None
+    return jobs.get("sonda", "never") != "never"
+
+
 def _parse_gitlab(raw: str) -> tuple[str, dict[str, str]]:
     """The plain log and each job's result, from gitlab-ci-local's closing summary."""
     log, jobs = ANSI_ESCAPE.sub("", raw), {}

@@ -13,14 +13,21 @@ from course import env
 
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
 BLOCKED = "blocked"  # 0 points: a fact it builds on failed because of the submission
+MANUAL = "manual"    # 0 automatic points: a person grades it (prose for the instructor)
 STATUS_ES = {PASSED: "superada", FAILED: "fallida", SKIPPED: "omitida", ERROR: "error",
-             BLOCKED: "bloqueada"}
+             BLOCKED: "bloqueada", MANUAL: "revisión manual"}
 
 
 class NotVerifiable(Exception):
     """Raise inside a check when it cannot be verified for this submission (e.g. a
     directory of files for a check that needs the notebook's execution): it is reported
     as skipped with the message, never as passed."""
+
+
+class ManualReview(Exception):
+    """Raise inside a check that no program can grade (an explanation in prose): it is
+    reported as "revisión manual" with the message (what the instructor should read),
+    never as passed, and its points (0) do not count in the automatic score."""
 
 
 class Blocked(AssertionError):
@@ -90,6 +97,9 @@ def run_check(chk: Check, ctx) -> CheckResult:
     except NotVerifiable as exc:
         result.status = SKIPPED
         result.message = f"No verificable en esta entrega: {exc}"
+    except ManualReview as exc:
+        result.status = MANUAL
+        result.message = str(exc)
     except Blocked as exc:
         result.status = BLOCKED
         result.message = str(exc)

@@ -2,6 +2,7 @@
 (directories), run the lab's checks, and clean up everything of the run, always."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 import shutil
@@ -87,12 +88,19 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
             shutil.copy(submission, notebook)
             notify("Ejecutando el cuaderno en una carpeta de trabajo limpia…")
             before = integrity.snapshot()
-            execution = runner.execute(
-                notebook, workdir, {"workdir": str(workdir), "run_id": run_id, **extra},
-                cell_timeout=cell_timeout, total_timeout=total_timeout,
-                # Every process the notebook starts inherits the run id in its environment,
-                # so the cleanup below finds even one that left the kernel's process group.
-                env={"TEMA15_RUN_ID": run_id, processes.RUN_ENV: run_id})
+            # Optional lab hook: a context manager that observes the execution (e.g. the
+            # engine's events); what it yields reaches the checks as parameters["seen"].
+            watch = (module.while_executing(workdir, run_id)
+                     if hasattr(module, "while_executing") else contextlib.nullcontext())
+            with watch as seen:
+                execution = runner.execute(
+                    notebook, workdir, {"workdir": str(workdir), "run_id": run_id, **extra},
+                    cell_timeout=cell_timeout, total_timeout=total_timeout,
+                    # Every process the notebook starts inherits the run id in its environment,
+                    # so the cleanup below finds even one that left the kernel's process group.
+                    env={"TEMA15_RUN_ID": run_id, processes.RUN_ENV: run_id})
+            if seen is not None:
+                extra = {**extra, "seen": seen}
             strays = execution.strays
             tampered = integrity.changes(before)
             if tampered:

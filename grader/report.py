@@ -15,6 +15,7 @@ from grader.checks import (
     BLOCKED,
     ERROR,
     FAILED,
+    MANUAL,
     PASSED,
     SKIPPED,
     STATUS_ES,
@@ -22,7 +23,8 @@ from grader.checks import (
 )
 from grader.runner import ExecutionReport, Status
 
-ICONS = {PASSED: "✅", FAILED: "❌", SKIPPED: "⏭️", ERROR: "⚠️", BLOCKED: "⛔"}
+ICONS = {PASSED: "✅", FAILED: "❌", SKIPPED: "⏭️", ERROR: "⚠️", BLOCKED: "⛔", MANUAL: "📝"}
+NOT_AUTOMATIC = (SKIPPED, MANUAL)  # neither counts in the automatic score
 
 
 @dataclass
@@ -40,7 +42,7 @@ class LabResult:
 
     @property
     def verifiable_points(self) -> int:
-        return sum(c.points for c in self.checks if c.status != SKIPPED)
+        return sum(c.points for c in self.checks if c.status not in NOT_AUTOMATIC)
 
     @property
     def passed_points(self) -> int:
@@ -61,7 +63,7 @@ class LabResult:
     @property
     def success(self) -> bool:
         """Every verifiable check passed and the notebook ran cleanly (exit code 0)."""
-        verifiable = [c for c in self.checks if c.status != SKIPPED]
+        verifiable = [c for c in self.checks if c.status not in NOT_AUTOMATIC]
         return bool(verifiable) and self.execution.ok and all(c.status == PASSED for c in verifiable)
 
     def to_dict(self) -> dict:
@@ -134,7 +136,7 @@ class LabResult:
         checks that could not be verified here are left out, as in our own score."""
         tests = []
         for c in self.checks:
-            if c.status == SKIPPED:
+            if c.status in NOT_AUTOMATIC:
                 continue
             for i in range(1, c.points + 1):
                 name = c.description + (f" ({i}/{c.points})" if c.points > 1 else "")
@@ -156,7 +158,7 @@ class LabResult:
                            failures=str(sum(c.status in (FAILED, BLOCKED) for c in self.checks)),
                            errors=str(sum(c.status == ERROR for c in self.checks)
                                       + (0 if self.execution.ok else 1)),
-                           skipped=str(sum(c.status == SKIPPED for c in self.checks)),
+                           skipped=str(sum(c.status in NOT_AUTOMATIC for c in self.checks)),
                            time=f"{self.seconds:.2f}")
         execution = ET.SubElement(suite, "testcase", classname=self.lab, name="ejecucion",
                                   time=f"{self.execution.seconds:.2f}")
@@ -167,7 +169,7 @@ class LabResult:
             case = ET.SubElement(suite, "testcase", classname=self.lab, name=c.id,
                                  time=f"{c.seconds:.2f}")
             tag = {FAILED: "failure", BLOCKED: "failure", ERROR: "error",
-                   SKIPPED: "skipped"}.get(c.status)
+                   SKIPPED: "skipped", MANUAL: "skipped"}.get(c.status)
             if tag:
                 ET.SubElement(case, tag, message=c.message)
         return ET.tostring(suite, encoding="unicode", xml_declaration=True)

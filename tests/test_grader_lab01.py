@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from course import REPO_ROOT, buildkit, images
+from course import docker as cdocker
 from grader.grade import grade
 from tests.conftest import assert_full_marks
 
@@ -148,11 +149,55 @@ def test_alternative_solution_scores_everything(engine, tmp_path):
     assert result.execution.status == "no_ejecutado"
 
 
+NOTEBOOK_ONLY = ("cuaderno.imagen_etiquetada", "cuaderno.contenedor_local")
+
+
 def test_course_service_scores_everything(engine):
-    """The course's own service/ is a valid lab 01 submission."""
+    """The course's own service/ is a valid lab 01 submission. Only the notebook's own SDK
+    calls (Tareas 3 and 4) cannot be seen in a directory of files, and the report says so."""
     result = grade(REPO_ROOT / "service", "lab01")
-    assert result.score == 1.0 and result.verifiable_points == result.total_points, \
-        result.to_markdown()
+    assert result.score == 1.0, result.to_markdown()
+    skipped = {c.id: c.message for c in result.checks if c.status == "skipped"}
+    assert set(skipped) == set(NOTEBOOK_ONLY), result.to_markdown()
+    assert all("no ejecuta el cuaderno" in m for m in skipped.values()), skipped
+    assert result.verifiable_points == result.total_points - sum(
+        c.points for c in result.checks if c.id in NOTEBOOK_ONLY)
+
+
+def notebook_with(tmp_path, *replacements: tuple[str, str]):
+    """The solution notebook with some of its code changed, as a student would submit it."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    for old, new in replacements:
+        cells = [c for c in nb.cells if old in c.source]
+        assert len(cells) == 1, old
+        cells[0].source = cells[0].source.replace(old, new)
+    path = tmp_path / SOLUTION.name
+    nbformat.write(nb, path)
+    return path
+
+
+def test_notebook_image_and_container_are_observed(engine, tmp_path):
+    """Tareas 3 and 4 as the notebook ran them, seen in the engine's events: an image built
+    without the run label, and a container published on every interface without it. The
+    grader removes that unlabelled container itself (the run's cleanup finds labels)."""
+    submission = notebook_with(
+        tmp_path,
+        ('tag=tag, rm=True,\n                                       labels={"tema15.run": run})',
+         "tag=tag, rm=True)"),
+        ('ports={"8000/tcp": ("127.0.0.1", None)},\n                                  '
+         'labels={"tema15.run": run})', 'ports={"8000/tcp": None})'))
+    result = grade(submission)
+    got, says = result.statuses(), result.messages()
+    # The notebook's own cleanup (by label) misses the container and cannot remove the image.
+    assert "is using its referenced image" in result.execution.message, result.execution.message
+    assert got["cuaderno.imagen_etiquetada"] == "failed"
+    assert "no lleva la etiqueta (label) tema15.run" in says["cuaderno.imagen_etiquetada"]
+    assert got["cuaderno.contenedor_local"] == "failed"
+    message = says["cuaderno.contenedor_local"]
+    assert "publica el 8000 en 0.0.0.0" in message and "no lleva la etiqueta" in message
+    assert {c for c, s in got.items() if s != "passed"} == set(NOTEBOOK_ONLY), result.to_markdown()
+    left = cdocker.client().containers.list(all=True, filters={"name": result.run_id})
+    assert not left, f"contenedores sin borrar: {[c.name for c in left]}"
 
 
 # One submission that ignores many task items at once; every other check still passes,
@@ -197,8 +242,9 @@ def test_sloppy_dockerfile_fails_each_item_it_ignores(engine, tmp_path):
     for check_id, fragment in SLOPPY_FAILS.items():
         assert statuses[check_id] == "failed", (check_id, messages[check_id])
         assert fragment in messages[check_id], (check_id, messages[check_id])
-    others = {c: s for c, s in statuses.items() if c not in SLOPPY_FAILS}
+    others = {c: s for c, s in statuses.items() if c not in SLOPPY_FAILS and c not in NOTEBOOK_ONLY}
     assert set(others.values()) == {"passed"}, result.to_markdown()
+    assert {statuses[c] for c in NOTEBOOK_ONLY} == {"skipped"}  # a directory: no notebook ran
 
 
 def test_missing_base_image_is_not_verifiable_and_static_checks_still_grade(engine, tmp_path):

@@ -3,6 +3,7 @@ and score 100 %; the untouched lab fails cleanly; typical mistakes fail their ow
 with a Spanish message; a different but valid pair of pipelines scores 100 %; a hanging
 workflow is stopped; nothing is left behind."""
 import base64
+import re
 import tempfile
 from pathlib import Path
 
@@ -81,9 +82,14 @@ def test_solution_scores_everything(runners):
     result = grade(SOLUTION)
     if k8s.find() is None:  # no cluster here: only the deploy check cannot be verified
         state = result.statuses()
-        assert state.pop("despliegue.cluster") == "skipped" and set(state.values()) == {"passed"}
+        assert state.pop("despliegue.cluster") == "skipped"
+        assert state.pop("revision.explicacion") == "manual"
+        assert set(state.values()) == {"passed"}
     else:
         assert_full_marks(result, "lab05", 12)
+    # The prose of Tarea 5 is shown to the instructor, never graded as passed.
+    assert result.statuses()["revision.explicacion"] == "manual"
+    assert "act -P ubuntu-latest=-self-hosted" in result.messages()["revision.explicacion"]
     assert_leaves_nothing(result)
 
 
@@ -276,6 +282,12 @@ jobs:
 
 ALT_GITLAB = """\
 stages: [calidad, pruebas, imagen, despliegue]
+variables:
+  PIP_CACHE_DIR: ${CI_PROJECT_DIR}/.pip-cache
+default:
+  cache:
+    - key: {files: [requirements.txt]}
+      paths: [.pip-cache/]
 workflow:
   rules:
     - if: $CI_MERGE_REQUEST_IID || $CI_PIPELINE_SOURCE == "merge_request_event"
@@ -414,3 +426,102 @@ def test_wrong_lint_job_fails(tmp_path, old, new, words):
     ctx = _workflow_ctx(tmp_path, replaced(GITHUB, (old, new)))
     with pytest.raises(AssertionError, match=words):
         lab05.github_lint_job(ctx)
+
+
+# --- GitLab: the pip cache (read from the file) and workflow: rules (evaluated by
+# gitlab-ci-local, as GitLab would for each event) ------------------------------------------
+
+def _gitlab_ctx(tmp_path, gitlab: str):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(workdir=submit(tmp_path, GITHUB, gitlab))
+
+
+SOLUTION_CACHE = "  cache:\n    key: pip-$CI_COMMIT_REF_SLUG\n    paths: [.cache/pip]\n"
+PIP_DIR = '  PIP_CACHE_DIR: "$CI_PROJECT_DIR/.cache/pip"\n'
+
+
+@pytest.mark.parametrize("gitlab", [
+    GITLAB, ALT_GITLAB,
+    replaced(GITLAB, (SOLUTION_CACHE, "  cache:\n    key: pip\n    paths: [$PIP_CACHE_DIR]\n")),
+    replaced(GITLAB, (SOLUTION_CACHE, "  cache:\n    key: pip\n    paths: [./.cache/]\n")),
+    replaced(GITLAB, (SOLUTION_CACHE, ""), ("default:\n  interruptible: true\n",
+                                            "default:\n  interruptible: true\n" + SOLUTION_CACHE)),
+], ids=["solucion", "alternativa", "variable_en_paths", "carpeta_padre", "en_default"])
+def test_pip_cache_accepts_valid_forms(tmp_path, gitlab):
+    lab05.gitlab_pip_cache(_gitlab_ctx(tmp_path, gitlab))
+
+
+@pytest.mark.parametrize("old, new, words", [
+    (PIP_DIR, "", "sin la variable PIP_CACHE_DIR"),
+    (PIP_DIR, '  PIP_CACHE_DIR: "$HOME/.cache/pip"\n', "fuera de $CI_PROJECT_DIR"),
+    ("    key: pip-$CI_COMMIT_REF_SLUG\n", "", "no tiene key"),
+    ("    paths: [.cache/pip]\n", "    paths: [.pip]\n", "no incluye $CI_PROJECT_DIR/.cache/pip"),
+    (SOLUTION_CACHE, "", "sin cache:"),
+], ids=["sin_pip_cache_dir", "fuera_del_proyecto", "sin_key", "otra_carpeta", "sin_cache"])
+def test_pip_cache_mistakes_fail(tmp_path, old, new, words):
+    with pytest.raises(AssertionError, match=re.escape(words)):
+        lab05.gitlab_pip_cache(_gitlab_ctx(tmp_path, replaced(GITLAB, (old, new))))
+
+
+WORKFLOW = """workflow:
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+    - if: $CI_COMMIT_TAG =~ /^v\\d+\\.\\d+\\.\\d+/
+    - if: $CI_COMMIT_BRANCH == "main"
+"""
+# GitLab's own "branch pipelines until a merge request is opened" pattern.
+WORKFLOW_SWITCH = """workflow:
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+    - if: $CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS
+      when: never
+    - if: $CI_COMMIT_BRANCH
+    - if: $CI_COMMIT_TAG
+"""
+needs_gitlab_ci_local = pytest.mark.skipif(
+    pipelines.tool("gitlab-ci-local") is None, reason="sin gitlab-ci-local (scripts/install_cicd.sh)")
+
+
+@needs_gitlab_ci_local
+@pytest.mark.parametrize("gitlab", [GITLAB, ALT_GITLAB, replaced(GITLAB, (WORKFLOW, WORKFLOW_SWITCH))],
+                         ids=["solucion", "alternativa", "ramas_hasta_la_mr"])
+def test_workflow_rules_accept_valid_forms(tmp_path, gitlab):
+    lab05.gitlab_workflow_rules(_gitlab_ctx(tmp_path, gitlab))
+
+
+@needs_gitlab_ci_local
+@pytest.mark.parametrize("new, words", [
+    ("", "Falta «workflow: rules»"),
+    (WORKFLOW.replace('    - if: $CI_COMMIT_BRANCH == "main"\n', "    - if: $CI_COMMIT_BRANCH\n"),
+     "un push a feature/nueva-ruta con su merge request abierta crea pipeline"),
+    (WORKFLOW.replace('    - if: $CI_PIPELINE_SOURCE == "merge_request_event"\n', ""),
+     "una merge request no crea pipeline"),
+    (WORKFLOW.replace("    - if: $CI_COMMIT_TAG =~ /^v\\d+\\.\\d+\\.\\d+/\n", ""),
+     "el tag v1.4.2 no crea pipeline"),
+    (WORKFLOW.replace('"main"', '"master"'), "un push a main no crea pipeline"),
+], ids=["sin_workflow", "todas_las_ramas", "sin_merge_requests", "sin_tags", "otra_rama"])
+def test_workflow_rules_mistakes_fail(tmp_path, new, words):
+    with pytest.raises(AssertionError, match=re.escape(words)):
+        lab05.gitlab_workflow_rules(_gitlab_ctx(tmp_path, replaced(GITLAB, (WORKFLOW, new))))
+
+
+# --- Tarea 5 (prose): shown to the instructor as «revisión manual», 0 automatic points ------
+
+@pytest.mark.parametrize("notebook, words", [
+    (SOLUTION, "Respuesta: «Con `act -P ubuntu-latest=-self-hosted`"),
+    (LAB, "la tarea 5 está sin responder"),
+    (None, "una carpeta sin cuaderno"),
+], ids=["solucion", "sin_responder", "carpeta"])
+def test_prose_is_left_for_manual_review(tmp_path, notebook, words):
+    from grader import checks
+    from grader.context import GradingContext
+    from grader.runner import NOT_EXECUTED, ExecutionReport
+
+    if notebook is not None:
+        (tmp_path / notebook.name).write_bytes(notebook.read_bytes())
+    ctx = GradingContext("lab05", tmp_path, "t15-prueba", ExecutionReport(NOT_EXECUTED, ""))
+    chk = next(c for c in checks.select("lab05") if c.id == "revision.explicacion")
+    result = checks.run_check(chk, ctx)
+    assert (result.status, result.points, result.earned) == ("manual", 0, 0)
+    assert words in result.message, result.message

@@ -183,6 +183,9 @@ STATIC_MISTAKES = [
     ("sin_create_namespace", {"app_template": edit(PARTS["APP_TEMPLATE"],
                                                    "    syncOptions:\n      - CreateNamespace=true\n", "")},
      {"aplicacion.politica"}, "CreateNamespace"),
+    ("otro_proyecto", {"app_template": edit(PARTS["APP_TEMPLATE"], "  project: default\n",
+                                            "  project: catalogo\n")},
+     {"aplicacion.politica"}, "proyecto default"),
     ("deriva_solo_replicas", {"module": edit(PARTS["MODULE"], "    def differs(want, have) -> bool:",
                                              "    return desired.get('spec', {}).get('replicas') != live.get('spec', {}).get('replicas')\n"
                                              "    def differs(want, have) -> bool:")},

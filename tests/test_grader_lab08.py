@@ -97,8 +97,10 @@ def test_untouched_lab_fails_cleanly(engine):
     assert "No hay service/app/metrics.py" in result.messages()["metricas.tipos"]
 
 
-# Mistakes: a raw-path label, the error ratio without sum(), a rule file promtool rejects.
-# Valid alternatives that must still pass: grouped status codes ("5xx"), DNS discovery of
+# Mistakes: a raw-path label, grouped status codes ("2xx", the instrumentator's default once
+# should_group_status_codes=False is dropped; the task asks for exact codes), the error ratio
+# without sum(), a rule file promtool rejects.
+# Valid alternatives that must still pass: DNS discovery of
 # the targets, 30 s windows, the p95 written with `by (le)` after the aggregation.
 RAW_PATHS = SOLVED["METRICS_PY"].replace(
     "        should_group_status_codes=False,\n        should_ignore_untemplated=True,\n",
@@ -129,6 +131,8 @@ def test_raw_paths_no_sum_and_broken_rules_are_caught(engine, tmp_path):
     assert got["metricas.etiquetas_acotadas"] == "failed"
     assert "sin límite" in says["metricas.etiquetas_acotadas"]
     assert "/no-existe-" in says["metricas.etiquetas_acotadas"]
+    assert got["metricas.codigos_exactos"] == "failed"
+    assert "agrupa los códigos de estado (2xx" in says["metricas.codigos_exactos"]
     assert got["promql.ratio_errores"] == "failed"
     assert "Todas valen 1.0" in says["promql.ratio_errores"] and "sum()" in says["promql.ratio_errores"]
     assert got["alerta.valida"] == "failed" and "promtool check rules falla" in says["alerta.valida"]

@@ -75,13 +75,15 @@ def test_untouched_lab_fails_cleanly():
 
 # Mistakes: request_id as a stream label, no drop rule for the probes, no branch for
 # non-JSON lines, no flow control (a burst is partly dropped), a retention without unit,
-# a 5xx query without a time window.
+# a 5xx query without a time window, no time-reopen (60 s before retrying a store that
+# was down).
 SOL = SOLVED["SYSLOG_NG_CONF"]
 WINDOW = SOL[SOL.index("\n                # Ventana"):SOL.index(" log-fetch-limit(2000)") + len(" log-fetch-limit(2000)")]
 LABELLED_UNFILTERED = (SOL.replace("_stream_fields=service,level", "_stream_fields=service,request_id")
                        .replace("if { parser(p_json); filter(f_ruido); }\n", "parser(p_json);\n")
                        .replace('  else { filter { not message("^[[:space:]]*\\\\{"); }; rewrite(r_texto); };\n', "")
                        .replace("  flags(flow-control);\n", "")
+                       .replace("time-reopen(1); ", "")
                        .replace(WINDOW, ""))
 
 
@@ -99,6 +101,7 @@ def test_labels_drops_raw_lines_retention_and_window_are_caught(tmp_path):
     assert got["retencion.configurada"] == "failed" and "14d" in says["retencion.configurada"]
     assert got["consultas.errores_por_ruta"] == "failed" and "_time:5m" in says["consultas.errores_por_ruta"]
     assert got["envio.rafaga"] == "failed" and "flow-control" in says["envio.rafaga"]
+    assert got["envio.reconecta"] == "failed" and "time-reopen(1)" in says["envio.reconecta"]
     for ok in ("envio.config_valida", "envio.lineas_completas", "envio.campos",
                "envio.sin_secretos", "consultas.peticion"):
         assert got[ok] == "passed", (ok, says[ok])
@@ -145,15 +148,20 @@ def test_missing_content_type_is_caught(tmp_path):
     assert result.score < 0.5 and "error" not in got.values()
 
 
-def test_arrival_time_instead_of_the_lines_own_is_caught(tmp_path):
+def test_arrival_time_and_unsorted_query_are_caught(tmp_path):
     """Without _time_field VictoriaLogs stamps each line when it arrives: the query by
     time (errores_por_ruta, retention) would judge the wrong moment."""
     config = SOL.replace("&_time_field=timestamp", "")
     assert config != SOL
-    result = graded(submit_dir(tmp_path, config=config), "lab09")
+    # And a request query without | sort by (_time): the store answers stream by stream.
+    queries = {**SOLVED["CONSULTAS"], "peticion": 'request_id:="{request_id}"'}
+    result = graded(submit_dir(tmp_path, config=config, queries=queries), "lab09")
     got, says = result.statuses(), result.messages()
     assert got["envio.hora"] == "failed", result.to_markdown()
     assert "_time_field=timestamp" in says["envio.hora"]
+    assert got["consultas.orden"] == "failed", says["consultas.orden"]
+    assert "agrupadas por servicio" in says["consultas.orden"]
+    assert "sort by (_time)" in says["consultas.orden"]
     for ok in ("envio.lineas_completas", "envio.campos", "envio.etiquetas_acotadas",
                "consultas.peticion"):
         assert got[ok] == "passed", (ok, says[ok])
@@ -161,8 +169,10 @@ def test_arrival_time_instead_of_the_lines_own_is_caught(tmp_path):
 
 
 # A valid alternative: one file() source per service, the Elasticsearch bulk API, the
-# probes dropped before parsing, other LogsQL spellings, a retention in weeks.
+# probes dropped before parsing, other LogsQL spellings (newest line first), a retention
+# in weeks, another short time-reopen.
 ALTERNATIVE = r"""@version: 3.38
+options { time-reopen(2); };
 source s_uno { file("`LOGS_DIR`/catalogo-1.log" flags(no-parse) follow-freq(0.2) log-iw-size(25000)); };
 source s_dos { file("`LOGS_DIR`/catalogo-2.log" flags(no-parse) follow-freq(0.2)); };
 rewrite r_uno { set("catalogo-1" value("service")); };
@@ -195,7 +205,7 @@ log {
 
 
 def test_valid_alternative_scores_everything(tmp_path):
-    queries = {"peticion": 'request_id:"{request_id}"',
+    queries = {"peticion": 'request_id:"{request_id}" | sort by (_time) desc',
                "errores_por_ruta": '_time:5m status_code:~"^5" | stats by (http_path) count(*) n'}
     result = graded(submit_dir(tmp_path, config=ALTERNATIVE, queries=queries,
                                store={"retencion": "4w"}), "lab09")

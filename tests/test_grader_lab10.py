@@ -96,6 +96,14 @@ def test_invalid_promql_and_condition_are_caught(tmp_path):
     assert "no es PromQL válido" in message and "debe tener la forma" in message
 
 
+@pytest.mark.parametrize("key", ["interval", "count", "failureLimit", "inconclusiveLimit"])
+def test_analysis_without_its_limits_is_caught(tmp_path, key):
+    """The task asks to choose them; the controller's defaults would hide the omission."""
+    bad = {k: v for k, v in ANALYSIS.items() if k != key}
+    status, message = static_status(tmp_path, "analisis.valido", analysis=bad)
+    assert status == "failed" and f"Falta(n) {key}" in message, message
+
+
 def test_whole_service_query_is_caught(tmp_path):
     bad = with_metric("ratio-errores", query=(
         '(sum(rate(http_requests_total{status=~"5.."}[10s])) or vector(0))'

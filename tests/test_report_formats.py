@@ -47,3 +47,24 @@ def test_json_round_trip_keeps_the_grade():
     back = LabResult.from_dict(json.loads(original.to_json()))
     assert back.to_dict() == original.to_dict()
     assert back.execution.status is Status.OK and back.score == original.score
+
+
+def test_manual_review_is_shown_but_never_passed_nor_counted():
+    """Prose for the instructor (lab05, Tarea 5): «revisión manual», 0 automatic points, not
+    a pass in any format, and a lab whose automatic checks all pass is still a success."""
+    from grader.checks import MANUAL
+
+    result = LabResult("lab99", "/clase/ana.ipynb", ExecutionReport(Status.OK, "bien", None, 1.0),
+                       [CheckResult("a.uno", PASSED, 2, "Primera"),
+                        CheckResult("a.prosa", MANUAL, 0, "Explicación", "Respuesta: «act…»")],
+                       "t15-abc", 1.0)
+    assert (result.score, result.verifiable_points, result.passed_points) == (1.0, 2, 2)
+    assert result.success
+    text = result.to_markdown()
+    assert "| 📝 | Explicación (`a.prosa`) | 0/0 | revisión manual |" in text
+    assert "**a.prosa (revisión manual)**: Respuesta: «act…»" in text
+    assert [t["test_code"] for t in result.to_classroom()["tests"]] == ["a.uno", "a.uno"]
+    junit = result.to_junit()
+    assert 'skipped="1"' in junit and '<skipped message="Respuesta: «act…»"' in junit
+    back = LabResult.from_dict(json.loads(result.to_json()))
+    assert back.statuses() == {"a.uno": PASSED, "a.prosa": MANUAL}

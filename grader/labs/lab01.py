@@ -20,6 +20,7 @@ from course import imagebuild
 from course import dockerfile as cdockerfile
 from course import images
 from course.waiting import NotReady, wait_for
+from grader import engine_watch, runner
 from grader.checks import Blocked, NotVerifiable, check
 from grader.context import PreconditionFailed
 
@@ -604,6 +605,64 @@ def _wait_exec(container, cmd: list[str], timeout: float = 20) -> str:
     return out.decode(errors="replace").strip() if code == 0 else ""
 
 
+# --- what the notebook itself did with the engine (Tareas 3 and 4) --------------------
+
+def _seen(ctx):
+    """The images and containers the notebook asked the engine for, as recorded while it
+    ran (``while_executing``); NotVerifiable for a directory of files."""
+    seen = ctx.parameters.get("seen")
+    if seen is None or ctx.execution.status == runner.NOT_EXECUTED:
+        raise NotVerifiable("una entrega de ficheros no ejecuta el cuaderno: no hay llamadas al "
+                            "SDK que observar")
+    if seen.problem:
+        raise NotVerifiable(seen.problem)
+    return seen
+
+
+@check("cuaderno.imagen_etiquetada", points=1, needs=("docker",))
+def notebook_image_tagged(ctx):
+    """El cuaderno construye su imagen como «{run}-catalogo:1.0.0» con la etiqueta tema15.run del run."""
+    seen = _seen(ctx)
+    tag = f"{ctx.run_id}-catalogo:1.0.0"
+    image = seen.images.get(tag)
+    assert image is not None, (
+        f"Mientras se ejecutaba tu cuaderno no se etiquetó ninguna imagen {tag} "
+        f"(etiquetas vistas: {sorted(seen.images) or 'ninguna'}). Construye con "
+        "client.images.build(..., tag=f\"{run}-catalogo:1.0.0\").")
+    label = image["labels"].get(cdocker.RUN_LABEL)
+    assert label == ctx.run_id, (
+        f"La imagen {tag} no lleva la etiqueta (label) {cdocker.RUN_LABEL}={ctx.run_id} "
+        f"(lleva {label!r}): pásala con labels={{\"{cdocker.RUN_LABEL}\": run}} para que "
+        "curso limpiar la encuentre.")
+
+
+@check("cuaderno.contenedor_local", points=1, needs=("docker",))
+def notebook_container_local(ctx):
+    """El contenedor del cuaderno publica el 8000 solo en 127.0.0.1 y lleva la etiqueta tema15.run."""
+    seen = _seen(ctx)
+    assert seen.containers, ("Mientras se ejecutaba tu cuaderno no se creó ningún contenedor de "
+                             "tu imagen: arráncalo con client.containers.run(image.id, ...).")
+    problems = []
+    for container in seen.containers:
+        bindings = container["ports"].get("8000/tcp") or []
+        if not bindings:
+            problems.append(f"{container['name']} no publica el puerto 8000")
+        public = sorted({b.get("HostIp") or "0.0.0.0" for b in bindings} - {"127.0.0.1"})
+        if public:
+            problems.append(f"{container['name']} publica el 8000 en {', '.join(public)} (todas "
+                            "las interfaces de la máquina), no solo en 127.0.0.1")
+        if container["labels"].get(cdocker.RUN_LABEL) != ctx.run_id:
+            problems.append(f"{container['name']} no lleva la etiqueta {cdocker.RUN_LABEL}={ctx.run_id}")
+    assert not problems, ("; ".join(problems) + ". Usa ports={\"8000/tcp\": (\"127.0.0.1\", None)} "
+                          f"y labels={{\"{cdocker.RUN_LABEL}\": run}}.")
+
+
+def while_executing(workdir: Path, run_id: str):
+    """Grader hook: follow the engine's events while the notebook runs (see
+    grader.engine_watch); what it records is ``ctx.parameters["seen"]``."""
+    return engine_watch.EngineWatch(run_id)
+
+
 # --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
 # Key "k.i": item i of "## Tarea k" in the solution (all its lists in one sequence); "k": a
 # Tarea without a list. Value: the checks that verify the item on the artifact.
@@ -618,8 +677,8 @@ TASK_ITEMS: dict[str, tuple[str, ...]] = {
             "servicio.sano"),
     "1.7": ("secretos.ninguno",),
     "2": ("contexto.dockerignore", "contexto.sin_env"),
-    "3": ("imagen.construye",),
-    "4": ("servicio.sano",),
+    "3": ("imagen.construye", "cuaderno.imagen_etiquetada"),
+    "4": ("servicio.sano", "cuaderno.contenedor_local"),
 }
 # Checks no single item asks for, and why they are graded anyway.
 UNTASKED: dict[str, str] = {
@@ -627,10 +686,4 @@ UNTASKED: dict[str, str] = {
                             "es un fallo del Dockerfile aunque ningún punto lo nombre.",
 }
 # Items (or parts of them) with no check on the artifact yet: shown as warnings by the test.
-KNOWN_GAPS: dict[str, str] = {
-    "3": "Solo se comprueba que el Dockerfile construye (el corrector construye él mismo): la "
-         "etiqueta f\"{run}-catalogo:1.0.0\" y la etiqueta tema15.run de la llamada al SDK no, "
-         "porque la limpieza del propio cuaderno borra esa imagen.",
-    "4": "El corrector arranca la imagen él mismo: no mira si el contenedor del cuaderno publicó "
-         "el puerto solo en 127.0.0.1 ni si llevaba la etiqueta tema15.run.",
-}
+KNOWN_GAPS: dict[str, str] = {}

@@ -21,14 +21,17 @@ import json
 import re
 import secrets
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import yaml
 from docker.errors import DockerException
 
 from course import images, k8s, pipelines
 from course import registry as creg
-from grader.checks import NotVerifiable, check
+from grader.assign import MD_GAP
+from grader.checks import ManualReview, NotVerifiable, check
 from grader.labs._cluster import ensure_cluster
 
 GITHUB = pipelines.GITHUB_WORKFLOW
@@ -190,6 +193,147 @@ def secrets_only_by_reference(ctx):
     for name, text in ((GITHUB, github), (GITLAB, gitlab)):
         literal = re.search(r"--password[= ]+['\"]?(?!\$)[^\s'\"|]+", text)
         assert not literal, f"{name} escribe una contraseña literal: «{literal[0]}»."
+
+
+# --- GitLab: the pip cache and the workflow rules -----------------------------------------
+
+PIP_CACHE = "PIP_CACHE_DIR"
+PROJECT_DIR = re.compile(r"^(\$CI_PROJECT_DIR|\$\{CI_PROJECT_DIR\})(/|$)")
+PIP_CACHE_REF = re.compile(r"^\$(PIP_CACHE_DIR|\{PIP_CACHE_DIR\})/?$")
+PIPELINE_JOBS = ("lint", "test", "build", "deploy")
+
+
+def _variable(value) -> str:
+    """A variables: entry is a string or a mapping with value: (and description:)."""
+    return str(value.get("value", "")) if isinstance(value, dict) else str(value or "")
+
+
+def _folder(path: str) -> str:
+    return "/".join(part for part in str(path).strip().split("/") if part not in ("", "."))
+
+
+def _own(doc: dict, name: str, key: str, seen: tuple[str, ...] = ()):
+    """A job's ``key`` as GitLab resolves it through ``extends:`` (the job's own value,
+    else that of the template it extends, the last one listed first)."""
+    job = doc.get(name)
+    if not isinstance(job, dict) or name in seen:
+        return None
+    if key in job:
+        return job[key]
+    parents = job.get("extends") or []
+    for parent in reversed([parents] if isinstance(parents, str) else parents):
+        found = _own(doc, parent, key, seen + (name,))
+        if found is not None:
+            return found
+    return None
+
+
+def _caches(doc: dict, name: str) -> list[dict]:
+    """The caches a job gets: its own (or through extends), else default:'s, else the
+    deprecated top-level cache:."""
+    found = _own(doc, name, "cache")
+    if found is None:
+        found = (doc.get("default") or {}).get("cache") if isinstance(doc.get("default"), dict) else None
+    if found is None:
+        found = doc.get("cache")
+    found = found if isinstance(found, list) else [found] if found else []
+    return [c for c in found if isinstance(c, dict)]
+
+
+def _pip_cache_dir(doc: dict, name: str) -> str:
+    own = _own(doc, name, "variables") or {}
+    value = own.get(PIP_CACHE) if isinstance(own, dict) else None
+    if value is None:
+        value = (doc.get("variables") or {}).get(PIP_CACHE)
+    return _variable(value).strip()
+
+
+def _caches_pip(cache: dict, pip_dir: str) -> bool:
+    """The cache has a key and one of its paths is PIP_CACHE_DIR or a folder holding it."""
+    if not cache.get("key"):
+        return False
+    relative = _folder(PROJECT_DIR.sub("", pip_dir))
+    for path in cache.get("paths") or []:
+        if PIP_CACHE_REF.match(str(path).strip()):
+            return True
+        folder = _folder(PROJECT_DIR.sub("", str(path)))
+        if folder and (relative == folder or relative.startswith(folder + "/")):
+            return True
+    return False
+
+
+@check("gitlab.cache_pip", points=1)
+def gitlab_pip_cache(ctx):
+    """GitLab guarda en caché (cache: con key y paths) la carpeta de PIP_CACHE_DIR, dentro del proyecto."""
+    doc = yaml.safe_load(_text(ctx, GITLAB))
+    jobs = [name for name in PIPELINE_JOBS if isinstance(doc.get(name), dict)]
+    assert jobs, "El .gitlab-ci.yml no tiene los jobs lint, test, build y deploy."
+    problems = []
+    for name in jobs:
+        pip_dir, caches = _pip_cache_dir(doc, name), _caches(doc, name)
+        if pip_dir and PROJECT_DIR.match(pip_dir) and any(_caches_pip(c, pip_dir) for c in caches):
+            return
+        if not pip_dir:
+            problems.append(f"{name}: sin la variable {PIP_CACHE}")
+        elif not PROJECT_DIR.match(pip_dir):
+            problems.append(f"{name}: {PIP_CACHE}={pip_dir} está fuera de $CI_PROJECT_DIR")
+        elif not caches:
+            problems.append(f"{name}: sin cache:")
+        elif not any(c.get("key") for c in caches):
+            problems.append(f"{name}: su cache: no tiene key")
+        else:
+            paths = [str(p) for c in caches for p in c.get("paths") or []]
+            problems.append(f"{name}: cache: paths {paths} no incluye {pip_dir}")
+    raise AssertionError(
+        "Ningún job guarda en caché las descargas de pip (" + "; ".join(problems) + "). GitLab "
+        "solo cachea carpetas del proyecto: define PIP_CACHE_DIR: \"$CI_PROJECT_DIR/.cache/pip\" en "
+        "variables: y pon esa carpeta en cache: paths, con una key (p. ej. pip-$CI_COMMIT_REF_SLUG "
+        "o key: files: [requirements.txt]).")
+
+
+# Events GitLab may create a pipeline for: predefined variables as GitLab sets them.
+FEATURE = "feature/nueva-ruta"
+WORKFLOW_EVENTS = {
+    "una merge request": ({"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "7",
+                           "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": FEATURE,
+                           "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
+                           "CI_COMMIT_REF_NAME": FEATURE, "CI_DEFAULT_BRANCH": "main"},
+                          ("CI_COMMIT_BRANCH",), True),
+    "un push a main": ({"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main",
+                        "CI_COMMIT_REF_NAME": "main", "CI_DEFAULT_BRANCH": "main"}, (), True),
+    f"el tag {RELEASE}": ({"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_TAG": RELEASE,
+                           "CI_COMMIT_REF_NAME": RELEASE, "CI_DEFAULT_BRANCH": "main"},
+                          ("CI_COMMIT_BRANCH",), True),
+    # The same commits again as a branch pipeline while its merge request is open: a
+    # duplicate of the merge request's pipeline.
+    f"un push a {FEATURE} con su merge request abierta": (
+        {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": FEATURE, "CI_COMMIT_REF_NAME": FEATURE,
+         "CI_OPEN_MERGE_REQUESTS": "curso/catalogo!7", "CI_DEFAULT_BRANCH": "main"}, (), False),
+}
+
+
+@check("gitlab.workflow", points=1, needs=("gitlabci",))
+def gitlab_workflow_rules(ctx):
+    """workflow: rules crea pipelines para merge requests, main y tags, sin duplicar la de una merge request."""
+    doc = yaml.safe_load(_text(ctx, GITLAB))
+    workflow = doc.get("workflow") if isinstance(doc.get("workflow"), dict) else {}
+    rules = workflow.get("rules")
+    assert isinstance(rules, list) and rules, (
+        "Falta «workflow: rules»: sin él GitLab crea una pipeline por cada push a cualquier rama y "
+        "otra por la merge request de esa rama (dos pipelines por los mismos commits).")
+    def creates(event: str) -> bool:
+        context, unset, _ = WORKFLOW_EVENTS[event]
+        return pipelines.gitlab_workflow_creates(rules, doc.get("variables") or {}, context, unset)
+
+    with ThreadPoolExecutor(max_workers=len(WORKFLOW_EVENTS)) as pool:  # one node process each
+        created = dict(zip(WORKFLOW_EVENTS, pool.map(creates, WORKFLOW_EVENTS)))
+    wrong = [f"{event} {'no crea' if wanted else 'crea'} pipeline"
+             for event, (_, _, wanted) in WORKFLOW_EVENTS.items() if created[event] != wanted]
+    assert not wrong, (
+        "Tus workflow: rules, evaluadas con gitlab-ci-local: " + "; ".join(wrong) + ". Deben crear "
+        "pipelines para las merge requests ($CI_PIPELINE_SOURCE == \"merge_request_event\"), main "
+        "y los tags de versión, y no una segunda pipeline de rama mientras hay una merge request "
+        "abierta (solo main y tags para las ramas, o $CI_OPEN_MERGE_REQUESTS con when: never).")
 
 
 # --- running the pipelines ------------------------------------------------------------------
@@ -534,6 +678,44 @@ def deploy_reaches_cluster(ctx):
             f"{dep['replicas']} réplicas listas): espera con helm --wait o kubectl rollout status.")
 
 
+EXPLANATION = "Tarea 5"
+
+
+def _prose_answer(ctx, heading: str) -> str | None:
+    """The markdown the student wrote under ``## <heading>`` in the executed notebook
+    (the cells after the task's own cell, up to the next section), or None without a
+    notebook (a directory submission)."""
+    found = sorted(ctx.workdir.glob("*.ipynb"))
+    if not found:
+        return None
+    cells = nbformat.read(found[0], as_version=4).cells
+    start = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"
+                  and c.source.lstrip().startswith(f"## {heading}")), None)
+    if start is None:
+        return ""
+    answer = []
+    for cell in cells[start + 1:]:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
+            break
+        if cell.cell_type == "markdown":
+            answer.append(re.sub(r"<!-- (BEGIN|END) SOLUTION -->", "", cell.source).strip())
+    return "\n\n".join(a for a in answer if a and a != MD_GAP)
+
+
+@check("revision.explicacion", points=0)
+def explanation_for_the_instructor(ctx):
+    """Tarea 5, la explicación en prosa: la califica el profesor (0 puntos automáticos)."""
+    answer = _prose_answer(ctx, EXPLANATION)
+    if answer is None:
+        raise ManualReview("Revisión manual: la entrega es una carpeta sin cuaderno, así que no "
+                           "trae la explicación de la tarea 5; pídela aparte.")
+    if not answer:
+        raise ManualReview("Revisión manual: la tarea 5 está sin responder (la celda sigue con "
+                           f"«{MD_GAP}»).")
+    raise ManualReview("Revisión manual de la explicación (tarea 5), que no cuenta en la nota "
+                       f"automática. Respuesta: «{answer[:1200]}»")
+
+
 def before_execution(workdir: Path, run_id: str) -> dict:
     """The grader runs the pipelines itself (four scenarios each): the notebook only writes
     and validates the files, so its own demo run is switched off. A cluster (the one in
@@ -550,17 +732,13 @@ TASK_ITEMS: dict[str, tuple[str, ...]] = {
     "1.4": ("github.publica", "github.cache", "secretos.ficheros", "secretos.fugas",
             "despliegue.reglas"),
     "1.5": ("despliegue.entorno", "despliegue.reglas", "despliegue.cluster"),
-    "2": ("gitlab.esquema", "gitlab.publica", "gitlab.test_para", "gitlab.artefactos",
+    "2": ("gitlab.esquema", "gitlab.workflow", "gitlab.cache_pip", "gitlab.publica",
+          "gitlab.test_para", "gitlab.artefactos",
           "tests.matriz", "secretos.ficheros", "secretos.fugas", "despliegue.reglas",
           "despliegue.entorno", "despliegue.cluster"),
     "3": ("github.esquema", "github.actionlint", "gitlab.esquema"),
     "4": ("github.publica", "gitlab.publica"),                  # the grader runs them itself
-    "5": (),
+    "5": ("revision.explicacion",),                           # a person grades the prose
 }
 UNTASKED: dict[str, str] = {}
-KNOWN_GAPS: dict[str, str] = {
-    "2": "No se comprueban «cache» para pip ni «workflow: rules» del .gitlab-ci.yml más allá "
-         "de sus efectos en las ejecuciones.",
-    "5": "Es una explicación en prosa: la lee el profesor, ninguna comprobación automática "
-         "puede calificarla.",
-}
+KNOWN_GAPS: dict[str, str] = {}

@@ -501,7 +501,7 @@ def applications_are_accepted(ctx):
 
 @check("aplicacion.politica", points=2, needs=())
 def applications_have_the_asked_policy(ctx):
-    """Cada Application lee la ruta de su overlay en main, despliega en este clúster y sincroniza sola con prune, selfHeal y CreateNamespace."""
+    """Cada Application (en argocd, proyecto default) lee la ruta de su overlay en main, despliega en este clúster y sincroniza sola con prune, selfHeal y CreateNamespace."""
     for environment in ENVIRONMENTS:
         app = _application(ctx, environment)
         name = f"catalogo-{environment}.yaml"
@@ -512,6 +512,10 @@ def applications_have_the_asked_policy(ctx):
         problems = []
         if (app.get("metadata") or {}).get("name") != f"catalogo-{environment}":
             problems.append(f"metadata.name debe ser catalogo-{environment}")
+        if (app.get("metadata") or {}).get("namespace", "argocd") != "argocd":
+            problems.append("metadata.namespace debe ser argocd (donde Argo CD busca sus Application)")
+        if spec.get("project") != "default":
+            problems.append(f"spec.project es {spec.get('project')!r}; se pide el proyecto default")
         if source.get("chart"):
             problems.append("source.chart es para charts de un repositorio Helm; aquí va source.path")
         if (source.get("path") or "").strip("/").removeprefix("./") != f"{envrepo.APP_DIR}/overlays/{environment}":

@@ -11,6 +11,7 @@ configuration as the local address of that copy (course.promstack)."""
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ MAX_INTERVAL_S = 2.0
 RATIO_TOLERANCE = 0.02
 P95_TOLERANCE = 0.15          # relative
 MIN_BUCKETS = 8
+GROUPED_STATUS = re.compile(r"[1-5]xx", re.I)  # the instrumentator's default grouping
 MAX_SERIES_PER_FAMILY = 100
 HEALTHY_PHASE_S = 3
 # Mild phase: catalogo-1 at 40 req/s plus one request a second to catalogo-2 (40 % 5xx),
@@ -592,6 +594,26 @@ def probes_not_counted(ctx):
         'excluded_handlers=["^/metrics$", "^/health/"].')
 
 
+@check("metricas.codigos_exactos", points=1, needs=("prometheus",))
+def exact_status_codes(ctx):
+    """http_requests_total lleva el código de estado exacto (200, 404), no agrupado (2xx)."""
+    base = _services(ctx)["catalogo-1"]
+    with httpx.Client(base_url=base, timeout=10, trust_env=False) as http:
+        http.get("/items/1")
+        http.get("/items/424242")
+    family = _families(_metrics_text(ctx)).get("http_requests")
+    assert family is not None, "/metrics no expone http_requests_total (ver metricas.tipos)."
+    codes = {s.labels.get("status", "") for s in family.samples}
+    grouped = sorted(c for c in codes if GROUPED_STATUS.fullmatch(c))
+    assert not grouped, (
+        f"http_requests_total agrupa los códigos de estado ({', '.join(grouped)}): la tarea pide "
+        "códigos exactos, should_group_status_codes=False, para distinguir un 404 de un 400 o un "
+        "503 de un 500.")
+    assert {"200", "404"} <= codes, (
+        f"Tras GET /items/1 (200) y GET /items/424242 (404), http_requests_total tiene los "
+        f"códigos {sorted(codes) or 'ninguno'}: faltan 200 y 404 exactos en la etiqueta status.")
+
+
 @check("metricas.negocio", points=2, needs=("prometheus",))
 def business_metrics(ctx):
     """Las métricas de negocio cuentan lo que pasa: artículos creados y consultas por resultado."""
@@ -653,7 +675,7 @@ def bounded_labels(ctx):
 # --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
 TASK_ITEMS: dict[str, tuple[str, ...]] = {
     "1.1": ("metricas.tipos", "metricas.negocio"),             # own registry, counter, gauge
-    "1.2": ("metricas.tipos", "metricas.sin_sondas",
+    "1.2": ("metricas.tipos", "metricas.codigos_exactos", "metricas.sin_sondas",
             "metricas.etiquetas_acotadas"),                    # instrumentator options, buckets
     "1.3": ("metricas.tipos", "metricas.negocio", "metricas.etiquetas_acotadas"),
     "1.4": ("metricas.tipos",),                                # default metrics on the own registry
@@ -666,8 +688,4 @@ TASK_ITEMS: dict[str, tuple[str, ...]] = {
     "4.2": ("promql.sintaxis", "promql.p95"),
 }
 UNTASKED: dict[str, str] = {}
-KNOWN_GAPS: dict[str, str] = {
-    "1.2": "No se exige should_group_status_codes=False: tests/test_grader_lab08.py acepta a "
-           "propósito códigos agrupados («5xx» también casa con status=~\"5..\"); si la tarea "
-           "lo pide, falta decidir si es error.",
-}
+KNOWN_GAPS: dict[str, str] = {}

@@ -378,6 +378,64 @@ def errors_per_route(ctx):
                                    "(una línea por petición) y agrupa por http_path.")
 
 
+def _interleaved_copy(ctx, traffic: Traffic, tag: str) -> list[dict]:
+    """The stored lines of one real request (no 5xx, so errores_por_ruta stays exact),
+    as the student's pipeline stored them, under a new request id and with timestamps
+    that alternate between the two services: the store returns a query's lines stream by
+    stream, so only a query that sorts by time gets them in order."""
+    for rid in traffic.ids:
+        rows = _by_id(ctx, rid)
+        services = {r.get("service") for r in rows}
+        statuses = [str(r.get("status_code", "")) for r in rows]
+        if set(ALIASES) <= services and not any(s.startswith("5") for s in statuses):
+            break
+    else:
+        raise Blocked("Bloqueada: ninguna petición del corrector llegó desde los dos servicios "
+                      "sin errores (el motivo está en envio.lineas_completas o consultas.peticion).")
+    by_service = {alias: [r for r in rows if r.get("service") == alias] for alias in ALIASES}
+    order = [row for pair in zip(*by_service.values()) for row in pair]
+    order += [r for r in rows if r not in order]
+    start = time.time() - 60
+    copies = []
+    for n, row in enumerate(order):
+        renamed = json.loads(json.dumps(row).replace(rid, tag))
+        record = {k: v for k, v in renamed.items() if not k.startswith("_")}
+        record["_msg"] = renamed.get("_msg", "")
+        record["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start + n)) + "Z"
+        copies.append(record)
+    return copies
+
+
+@check("consultas.orden", points=1, needs=("logs",))
+def request_query_is_ordered(ctx):
+    """Tu consulta `peticion` devuelve las líneas ordenadas por tiempo aunque vengan de dos servicios."""
+    traffic = _traffic(ctx)
+    template = _queries(ctx)["peticion"]
+    assert "{request_id}" in template, "La consulta peticion debe contener {request_id}."
+    tag = f"orden-{ctx.run_id[-6:]}"
+    copies = _interleaved_copy(ctx, traffic, tag)
+    store = _store(ctx)
+    answer = store.jsonline(copies, msg_field="_msg", time_field="timestamp")
+    stored = store.wait_count(f'request_id:="{tag}" or "{tag}"', len(copies), timeout=5)
+    if stored < len(copies):
+        raise RuntimeError(f"el almacén guardó {stored} de las {len(copies)} líneas de prueba "
+                           f"(HTTP {answer.status_code}: {answer.text[:200]})")
+    rows = _query(ctx, template.replace("{request_id}", tag), "peticion")
+    if len(rows) != len(copies):
+        raise Blocked(f"Bloqueada: para una petición con {len(copies)} líneas repartidas entre los "
+                      f"dos servicios tu consulta peticion devuelve {len(rows)}, así que no se puede "
+                      "juzgar su orden (el motivo está en consultas.peticion o envio.campos).")
+    times = [_instant(r["_time"]) if r.get("_time") else None for r in rows]
+    assert None not in times, ("Tu consulta no devuelve _time en cada línea: sin la hora no se ve "
+                               "el orden (no la quites con fields).")
+    ascending, descending = times == sorted(times), times == sorted(times, reverse=True)
+    assert ascending or descending, (
+        "Tu consulta devuelve las líneas de la petición agrupadas por servicio (el almacén responde "
+        "flujo a flujo), no en el orden en que ocurrieron: "
+        + ", ".join(f"{r.get('service')}@{t - min(times):.0f}s" for r, t in zip(rows, times))
+        + ". Añade | sort by (_time).")
+
+
 @check("retencion.configurada", points=1, needs=("logs",))
 def retention_is_set(ctx):
     """La retención está fijada (entre 1 día y 1 año) y el almacén rechaza lo más antiguo."""
@@ -425,6 +483,41 @@ def burst_arrives_complete(ctx):
         "log-iw-size(20000)).")
 
 
+STORE_DOWN_S = 2                        # the store is really down this long
+REOPEN_S = 10                           # the lines written meanwhile arrive within this
+REOPEN_LINES = 50
+
+
+@check("envio.reconecta", points=1, needs=("logs",))
+def shipper_reconnects_soon(ctx):
+    """Si el almacén se cae y vuelve, lo escrito mientras tanto llega en pocos segundos (time-reopen)."""
+    traffic = _traffic(ctx)
+    if traffic.seconds_to_arrive is None:
+        raise Blocked("Bloqueada: ni el tráfico normal llega entero al almacén (el motivo está en "
+                      "envio.lineas_completas).")
+    tag = f"caida-{ctx.run_id[-6:]}"
+    lines = logsynth.lines(REOPEN_LINES, seed=11, errors=0)
+    for n, line in enumerate(lines):
+        line["request_id"] = f"{tag}-{n:03d}"
+    store = _store(ctx)
+    # Stopped for real (not frozen, as in envio.rafaga): the shipper's HTTP requests are
+    # refused, and syslog-ng waits time-reopen() before it tries again (60 s by default).
+    store.close()
+    try:
+        with (_pipeline(ctx).logs_dir / "catalogo-1.log").open("a") as log:
+            log.write("".join(json.dumps(line) + "\n" for line in lines))
+        time.sleep(STORE_DOWN_S)
+    finally:
+        store = store.restart()   # same port, same data
+        ctx.forget("store")
+        ctx.memo("store", lambda: store)
+    found = store.wait_count(f'request_id:"{tag}"* or "{tag}"*', REOPEN_LINES, timeout=REOPEN_S)
+    assert found == REOPEN_LINES, (
+        f"El almacén estuvo caído {STORE_DOWN_S} s; {REOPEN_S} s después de volver han llegado "
+        f"{found} de las {REOPEN_LINES} líneas escritas mientras tanto. syslog-ng espera "
+        "time-reopen() antes de reintentar (60 s por defecto): pon time-reopen(1) en options.")
+
+
 # --- task items → checks (format in CONTRIBUTING.md; tests/test_task_items.py keeps it in sync)
 TASK_ITEMS: dict[str, tuple[str, ...]] = {
     "1.1": ("envio.config_valida", "envio.lineas_completas"),  # both *.log files, no-parse
@@ -434,15 +527,10 @@ TASK_ITEMS: dict[str, tuple[str, ...]] = {
     "1.5": ("envio.config_valida", "envio.campos", "envio.hora", "envio.etiquetas_acotadas"),
     "1.6": ("envio.lineas_completas",),                        # without it nothing is stored
     "1.7": ("envio.rafaga",),
-    "1.8": (),
-    "2.1": ("consultas.peticion",),
+    "1.8": ("envio.reconecta",),
+    "2.1": ("consultas.peticion", "consultas.orden"),
     "2.2": ("consultas.errores_por_ruta",),
     "3": ("retencion.configurada",),
 }
 UNTASKED: dict[str, str] = {}
-KNOWN_GAPS: dict[str, str] = {
-    "2.1": "El orden por tiempo de la consulta peticion no se comprueba (sí que devuelva "
-           "exactamente las líneas de la petición en los dos servicios).",
-    "1.8": "time-reopen no se prueba: haría falta parar el almacén (no solo congelarlo, como hace "
-           "envio.rafaga), arrancarlo de nuevo en el mismo puerto y medir cuándo llegan las líneas.",
-}
+KNOWN_GAPS: dict[str, str] = {}

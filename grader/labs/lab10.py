@@ -24,6 +24,7 @@ CANDIDATES = {
     "errores": {"FAULT_ERROR_RATE": "0.5"},
     "lenta": {"FAULT_EXTRA_LATENCY_MS": "400"},
 }
+ANALYSIS_KEYS = ("interval", "count", "failureLimit", "inconclusiveLimit")
 MAX_PAUSES_S = 40          # total pause of a plan: the grader runs it four times
 MAX_ROLLBACK_S = 15        # first weight > 0 → back to 0, for a bad candidate
 MAX_FAILED_SHARE = 0.05    # failed user requests during the release with errors
@@ -98,8 +99,13 @@ def _describe(d: rollout.Drill) -> str:
 
 @check("analisis.valido", points=1)
 def analysis_is_valid(ctx):
-    """El análisis carga, sus consultas son PromQL válido y sus condiciones se entienden."""
+    """El análisis carga, fija interval, count, failureLimit e inconclusiveLimit, sus consultas son PromQL válido y sus condiciones se entienden."""
     problems = _analysis(ctx).problems()
+    written = _yaml(ctx, ANALYSIS) or {}
+    unset = [key for key in ANALYSIS_KEYS if key not in written]
+    if unset:  # the controller has defaults, but the task asks to choose them
+        problems.append(f"Falta(n) {', '.join(unset)}: la tarea pide fijarlos (sin ellos el "
+                        "controlador usa sus valores por defecto, que nadie ha decidido).")
     assert not problems, " ".join(problems)
 
 
