@@ -542,14 +542,19 @@ def alert_threshold(ctx):
         "ratio de errores de todo el servicio con 0.05: sum(rate(…5xx…)) / sum(rate(…)) > 0.05.")
 
 
-@check("metricas.tipos", points=2, needs=("prometheus",))
-def metric_types(ctx):
-    """/metrics expone las métricas pedidas con su tipo (`# TYPE`) y sus etiquetas."""
+def _families_after_200_and_404(ctx):
+    """The service's /metrics families right after one 200 and one 404 request."""
     base = _services(ctx)["catalogo-1"]
     with httpx.Client(base_url=base, timeout=10, trust_env=False) as http:
         http.get("/items/1")
         http.get("/items/424242")
-    families = _families(_metrics_text(ctx))
+    return _families(_metrics_text(ctx))
+
+
+@check("metricas.tipos", points=2, needs=("prometheus",))
+def metric_types(ctx):
+    """/metrics expone las métricas pedidas con su tipo (`# TYPE`) y sus etiquetas."""
+    families = _families_after_200_and_404(ctx)
     problems = []
     for name, (family_name, kind, labels) in REQUIRED.items():
         family = families.get(family_name)
@@ -597,11 +602,7 @@ def probes_not_counted(ctx):
 @check("metricas.codigos_exactos", points=1, needs=("prometheus",))
 def exact_status_codes(ctx):
     """http_requests_total lleva el código de estado exacto (200, 404), no agrupado (2xx)."""
-    base = _services(ctx)["catalogo-1"]
-    with httpx.Client(base_url=base, timeout=10, trust_env=False) as http:
-        http.get("/items/1")
-        http.get("/items/424242")
-    family = _families(_metrics_text(ctx)).get("http_requests")
+    family = _families_after_200_and_404(ctx).get("http_requests")
     assert family is not None, "/metrics no expone http_requests_total (ver metricas.tipos)."
     codes = {s.labels.get("status", "") for s in family.samples}
     grouped = sorted(c for c in codes if GROUPED_STATUS.fullmatch(c))
