@@ -54,13 +54,13 @@ class RequestIdMiddleware:
         # A pipelined request's task is created inside the previous request's `send` and
         # copies its context: start clean so nothing the previous handler bound leaks in.
         structlog.contextvars.clear_contextvars()
+        # Only the id goes into the context: every line of the request must carry it, and
+        # each bound key is merged into every line. Method, path and client are facts of
+        # the request's own lines (start, error, end), passed to those calls.
+        structlog.contextvars.bind_contextvars(request_id=request_id)
         client = scope.get("client")  # (host, port); None over some transports
-        structlog.contextvars.bind_contextvars(
-            request_id=request_id,
-            http_method=scope["method"],
-            http_path=scope["path"],
-            client_ip=client[0] if client else None,
-        )
+        request = {"http_method": scope["method"], "http_path": scope["path"],
+                   "client_ip": client[0] if client else None}
         header_value = request_id.encode("latin-1")  # valid ids are ASCII
         status_code = 500
         response_started = False
@@ -79,10 +79,10 @@ class RequestIdMiddleware:
 
         try:
             # DEBUG: at INFO one line per request (peticion_terminada) says it all.
-            self.log.debug("peticion_iniciada")
+            self.log.debug("peticion_iniciada", **request)
             await self.app(scope, receive, send_with_request_id)
         except Exception:
-            self.log.exception("excepcion_no_controlada")
+            self.log.exception("excepcion_no_controlada", **request)
             if not response_started:
                 # Starlette's ServerErrorMiddleware, outside this one, would answer the 500
                 # without the header: the client could not quote the id of its failure.
@@ -93,6 +93,7 @@ class RequestIdMiddleware:
         finally:
             self.log.info(
                 "peticion_terminada",
+                **request,
                 status_code=status_code,
                 duracion_ms=round((time.perf_counter() - started) * 1000, 3),
             )
