@@ -51,6 +51,9 @@ DEMO_ID = "lab07-demo"
 # The request id policy the task states (and the header validator must enforce).
 VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 CONCURRENT = 6
+# Per request: generous, because a console renderer that pretty-prints a traceback (rich)
+# takes seconds on a loaded machine; a service that hangs still fails, only later.
+REQUEST_TIMEOUT_S = 30
 SHIM_MODULE = "t15_corrector_lab07"
 
 # Routes the grader adds to the student's app (the service itself has no such routes).
@@ -178,7 +181,7 @@ def _start_and_probe(ctx) -> Run:
                         env={"JSON_LOGS": "true", "LOG_LEVEL": "INFO", "ACCESS_LOG": "true",
                              **identity}, timeout=40,
                         prefix=f"{ctx.run_id}-lab07-logs-") as server:
-            with httpx.Client(base_url=server.url, timeout=10, trust_env=False,
+            with httpx.Client(base_url=server.url, timeout=REQUEST_TIMEOUT_S, trust_env=False,
                               headers={"Connection": "close"}) as client:
                 def call(marker: str, path: str, request_id: str | None = None,
                          method: str = "GET", **kwargs) -> None:
@@ -213,7 +216,7 @@ def _start_and_probe(ctx) -> Run:
                     call(marker, "/items/1", bad.format(tag=tag))
 
             # Two requests one after the other on one kept-alive connection.
-            with httpx.Client(base_url=server.url, timeout=10, trust_env=False) as kept:
+            with httpx.Client(base_url=server.url, timeout=REQUEST_TIMEOUT_S, trust_env=False) as kept:
                 for marker, path, rid in (("k1", f"/_corrector/usuario?u=usuario-{tag}-k",
                                            f"corrector-{tag}-k1"), ("k2", "/items/3", None)):
                     response = kept.get(f"{path}{'&' if '?' in path else '?'}sonda={marker}",
@@ -224,7 +227,7 @@ def _start_and_probe(ctx) -> Run:
             # Two requests in one write on one connection (HTTP/1.1 pipelining).
             raw = logs.pipelined(server.port, [
                 (f"/_corrector/usuario?u=usuario-{tag}&sonda=p1", {HEADER: f"corrector-{tag}-p1"}),
-                ("/items/2?sonda=p2", {})])
+                ("/items/2?sonda=p2", {})], timeout=REQUEST_TIMEOUT_S)
             found = re.findall(rf"(?im)^{HEADER}:\s*(\S+)", raw)
             pipelined = (found[0] if found else None, found[1] if len(found) > 1 else None)
 
@@ -232,7 +235,7 @@ def _start_and_probe(ctx) -> Run:
             def slow(i: int) -> Sent:
                 rid = f"corrector-{tag}-c{i}"
                 response = httpx.get(f"{server.url}/_corrector/lento?k={i}&sonda=c{i}",
-                                     headers={HEADER: rid}, timeout=10, trust_env=False)
+                                     headers={HEADER: rid}, timeout=REQUEST_TIMEOUT_S, trust_env=False)
                 return Sent(f"c{i}", rid, response.status_code, response.headers.get(HEADER))
 
             with ThreadPoolExecutor(CONCURRENT) as pool:
