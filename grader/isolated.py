@@ -4,7 +4,9 @@ The whole ordinary grading (``curso corregir`` without ``--aislado``: notebook e
 checks, cleanup) runs inside a ``grader.sandbox`` container whose own Docker daemon holds
 copies of the images the lab needs. The course code, its virtual environment and the
 submission are mounted read-only; the grade comes back as the inner grader's JSON report.
-The same code grades with and without ``--aislado``, so both give the same grade."""
+The same code grades with and without ``--aislado``, so both give the same grade. The
+sandbox has no network: image builds that run pip get the course's local package index
+(``grader.offline_index``), loaded Python images use it by default."""
 from __future__ import annotations
 
 import json
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from course import REPO_ROOT, cleanup, images
 from course import docker as cdocker
-from grader import checks, runner, sandbox
+from grader import checks, offline_index, runner, sandbox
 from grader.grade import CELL_TIMEOUT, TOTAL_TIMEOUT, GradingError, infer_lab, load_lab
 from grader.report import LabResult
 
@@ -29,9 +31,8 @@ LAB_IMAGES: dict[str, tuple[str, ...]] = {
     "lab08": ("python-slim", "prometheus", "alertmanager"),
 }
 DEFAULT_IMAGES = ("python-slim",)
-# Labs whose image builds run `pip install` from the package index: their sandbox gets a
-# network of its own with a route out (see ``sandbox.Limits.network``); the rest, none.
-NEEDS_PACKAGE_INDEX = {"lab01", "lab03", "lab05", "lab08"}
+# Images students build on with `pip install`: loaded with the local index as pip's default.
+PIP_IMAGES = {"python-slim", "python"}
 SUBMISSION_DIR = "/entrega"
 MARGIN_S = 300  # beyond the inner total timeout: loading the kernel, the checks, cleanup
 CACHE = Path(os.environ.get("TEMA15_CACHE", Path.home() / ".cache" / "tema15"))
@@ -52,16 +53,22 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         checks.select(lab, only)
     except ValueError as exc:
         raise GradingError(str(exc)) from None
-    limits = limits or sandbox.Limits(wall_clock_s=total_timeout + MARGIN_S,
-                                      network="salida" if lab in NEEDS_PACKAGE_INDEX else "none")
+    limits = limits or sandbox.Limits(wall_clock_s=total_timeout + MARGIN_S)
+    keys = LAB_IMAGES.get(lab, DEFAULT_IMAGES)
+    with_index = bool(PIP_IMAGES.intersection(keys))
     started = time.perf_counter()
     run_id = cdocker.new_run_id()
+    mounts = _read_only_mounts(submission)
+    if with_index:
+        notify("Preparando el índice local de paquetes (la primera vez descarga de PyPI)…")
+        mounts.update(offline_index.mounts())
     notify("Arrancando el contenedor aislado con su propio Docker…")
-    box = sandbox.start(run_id, limits=limits, read_only=_read_only_mounts(submission))
+    box = sandbox.start(run_id, limits=limits, read_only=mounts)
     try:
         notify("Copiando las imágenes del curso al Docker aislado…")
-        sandbox.load_images(box, [images.CATALOG[key].reference
-                                  for key in LAB_IMAGES.get(lab, DEFAULT_IMAGES)])
+        sandbox.load_images(box, _images(keys))
+        if with_index:
+            offline_index.serve(box)
         if box.load_seconds:
             notify("Imágenes copiadas: " + ", ".join(
                 f"{ref} ({seconds:.1f} s)" for ref, seconds in box.load_seconds.items()))
@@ -76,7 +83,11 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         if only:
             argv += ["--solo", ",".join(only)]
         execution = sandbox.execute(box, argv, env=_inner_env(), workdir=str(REPO_ROOT))
-        result = _result(box, lab, submission, execution, result_file)
+        result = offline_index.explain(_result(box, lab, submission, execution, result_file))
+        full = sandbox.disk_full(box)
+        if full and not result.success:
+            result.execution.message = (f"La entrega llenó {' y '.join(full)} del contenedor "
+                                        f"aislado. {result.execution.message}").strip()
         result.run_id = run_id
         result.seconds = time.perf_counter() - started
         return result
@@ -84,6 +95,18 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         notify("Borrando el contenedor aislado…")
         sandbox.stop(box)
         cleanup.run(run_id)
+
+
+def _images(keys: Sequence[str]) -> dict[str, str]:
+    """Host image → reference inside the sandbox; Python images as their variant whose
+    pip uses the local index, under the official reference students' FROM lines use."""
+    refs = {}
+    for key in keys:
+        reference = images.CATALOG[key].reference
+        present = cdocker.client().images.list(name=reference)
+        refs[offline_index.image_variant(reference) if key in PIP_IMAGES and present
+             else reference] = reference
+    return refs
 
 
 def _read_only_mounts(submission: Path) -> dict[Path, str]:
@@ -111,7 +134,7 @@ def _outermost(paths: set[Path]) -> list[Path]:
 def _inner_env() -> dict[str, str]:
     env = {"DOCKER_HOST": f"unix://{sandbox.SOCKET_DIR}/docker.sock", "HOME": str(Path.home()),
            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "TEMA15_CACHE": str(CACHE), "PYTHONDONTWRITEBYTECODE": "1"}
+           "TEMA15_CACHE": str(CACHE), "PYTHONDONTWRITEBYTECODE": "1", **offline_index.inner_env()}
     for key in ("TEMA15_K8S_BIN", "LANG", "LC_ALL"):
         if os.environ.get(key):
             env[key] = os.environ[key]
