@@ -54,24 +54,11 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
     except ValueError as exc:
         raise GradingError(str(exc)) from None
     limits = limits or sandbox.Limits(wall_clock_s=total_timeout + MARGIN_S)
-    keys = LAB_IMAGES.get(lab, DEFAULT_IMAGES)
-    with_index = bool(PIP_IMAGES.intersection(keys))
     started = time.perf_counter()
     run_id = cdocker.new_run_id()
-    mounts = _read_only_mounts(submission)
-    if with_index:
-        notify("Preparando el índice local de paquetes (la primera vez descarga de PyPI)…")
-        mounts.update(offline_index.mounts())
-    notify("Arrancando el contenedor aislado con su propio Docker…")
-    box = sandbox.start(run_id, limits=limits, read_only=mounts)
+    box = start(run_id, LAB_IMAGES.get(lab, DEFAULT_IMAGES), limits=limits,
+                read_only=_read_only_mounts(submission), notify=notify)
     try:
-        notify("Copiando las imágenes del curso al Docker aislado…")
-        sandbox.load_images(box, _images(keys))
-        if with_index:
-            offline_index.serve(box)
-        if box.load_seconds:
-            notify("Imágenes copiadas: " + ", ".join(
-                f"{ref} ({seconds:.1f} s)" for ref, seconds in box.load_seconds.items()))
         notify("Corrigiendo dentro del contenedor aislado…")
         inner = f"{SUBMISSION_DIR}/{submission.name}"
         # An unguessable name: the notebook runs in the same container before the grader
@@ -95,6 +82,33 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         notify("Borrando el contenedor aislado…")
         sandbox.stop(box)
         cleanup.run(run_id)
+
+
+def start(run_id: str, keys: Sequence[str], *, limits: sandbox.Limits,
+          read_only: dict[Path, str] | None = None,
+          notify: Callable[[str], None] = lambda _: None) -> sandbox.Sandbox:
+    """A sandbox holding the images of ``keys`` (catalog keys) and, when one of them is a
+    Python image, the local package index as their pip's default. Nothing is left behind
+    on failure."""
+    with_index = bool(PIP_IMAGES.intersection(keys))
+    mounts = dict(read_only or {})
+    if with_index:
+        notify("Preparando el índice local de paquetes (la primera vez descarga de PyPI)…")
+        mounts.update(offline_index.mounts())
+    notify("Arrancando el contenedor aislado con su propio Docker…")
+    box = sandbox.start(run_id, limits=limits, read_only=mounts)
+    try:
+        notify("Copiando las imágenes del curso al Docker aislado…")
+        sandbox.load_images(box, _images(keys))
+        if with_index:
+            offline_index.serve(box)
+    except BaseException:
+        sandbox.stop(box)
+        raise
+    if box.load_seconds:
+        notify("Imágenes copiadas: " + ", ".join(
+            f"{ref} ({seconds:.1f} s)" for ref, seconds in box.load_seconds.items()))
+    return box
 
 
 def _images(keys: Sequence[str]) -> dict[str, str]:
