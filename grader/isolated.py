@@ -19,7 +19,7 @@ from pathlib import Path
 
 from course import REPO_ROOT, cleanup, images
 from course import docker as cdocker
-from grader import checks, offline_index, runner, sandbox
+from grader import checks, offline_index, runner, sandbox, sandbox_seed
 from grader.grade import CELL_TIMEOUT, TOTAL_TIMEOUT, GradingError, infer_lab, load_lab
 from grader.report import LabResult
 
@@ -41,9 +41,10 @@ CACHE = Path(os.environ.get("TEMA15_CACHE", Path.home() / ".cache" / "tema15"))
 def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CELL_TIMEOUT,
           total_timeout: float = TOTAL_TIMEOUT, limits: sandbox.Limits | None = None,
           notify: Callable[[str], None] = lambda _: None,
-          only: Sequence[str] | None = None) -> LabResult:
+          only: Sequence[str] | None = None, seeded: bool = True) -> LabResult:
     """Grade ``submission`` in a sandbox; raises ``sandbox.SandboxUnavailable`` (Spanish)
-    when this machine cannot start one, never grading without it."""
+    when this machine cannot start one, never grading without it. ``seeded``: see
+    ``start``."""
     submission = Path(submission).resolve()
     if not submission.exists():
         raise GradingError(f"No existe la entrega «{submission}».")
@@ -57,7 +58,7 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
     started = time.perf_counter()
     run_id = cdocker.new_run_id()
     box = start(run_id, LAB_IMAGES.get(lab, DEFAULT_IMAGES), limits=limits,
-                read_only=_read_only_mounts(submission), notify=notify)
+                read_only=_read_only_mounts(submission), seeded=seeded, notify=notify)
     try:
         notify("Corrigiendo dentro del contenedor aislado…")
         inner = f"{SUBMISSION_DIR}/{submission.name}"
@@ -85,22 +86,30 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
 
 
 def start(run_id: str, keys: Sequence[str], *, limits: sandbox.Limits,
-          read_only: dict[Path, str] | None = None,
+          read_only: dict[Path, str] | None = None, seeded: bool = True,
           notify: Callable[[str], None] = lambda _: None) -> sandbox.Sandbox:
     """A sandbox holding the images of ``keys`` (catalog keys) and, when one of them is a
-    Python image, the local package index as their pip's default. Nothing is left behind
-    on failure."""
+    Python image, the local package index as their pip's default. ``seeded``: its disk is
+    a copy of a cached one with the images (``grader.sandbox_seed``), else they are loaded
+    one by one. Nothing is left behind on failure."""
     with_index = bool(PIP_IMAGES.intersection(keys))
     mounts = dict(read_only or {})
     if with_index:
         notify("Preparando el índice local de paquetes (la primera vez descarga de PyPI)…")
         mounts.update(offline_index.mounts())
+    references = _images(keys)
+    disk = None
+    if seeded:
+        notify("Preparando el disco con las imágenes del curso (la primera vez las carga)…")
+        disk = sandbox_seed.seed(references, limits.disk_gb)
     notify("Arrancando el contenedor aislado con su propio Docker…")
-    box = sandbox.start(run_id, limits=limits, read_only=mounts)
+    box = sandbox.start(run_id, limits=limits, read_only=mounts, seed=disk)
     try:
-        notify("Copiando las imágenes del curso al Docker aislado…")
-        sandbox.load_images(box, _images(keys))
+        if not seeded:
+            notify("Copiando las imágenes del curso al Docker aislado…")
+            sandbox.load_images(box, references)
         if with_index:
+            notify("Arrancando el índice local de paquetes…")
             offline_index.serve(box)
     except BaseException:
         sandbox.stop(box)

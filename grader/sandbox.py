@@ -133,15 +133,19 @@ def ensure_image() -> str:
     return tag
 
 
-def start(run_id: str, *, limits: Limits = Limits(),
-          read_only: dict[Path, str] | None = None) -> Sandbox:
+def start(run_id: str, *, limits: Limits = Limits(), read_only: dict[Path, str] | None = None,
+          seed: Path | None = None) -> Sandbox:
     """Start the sandbox of ``run_id`` and wait for its daemon. ``read_only``: host paths
-    mounted read-only at the given container paths. On failure nothing is left behind."""
+    mounted read-only at the given container paths; ``seed``: a disk file to start from
+    (``grader.sandbox_seed``) instead of an empty one. On failure nothing is left behind."""
     image = ensure_image()
     private = Path(tempfile.mkdtemp(prefix=f"{run_id}-aislado-"))
     box = Sandbox(run_id, cdocker.name("aislado", run_id), private, limits)
-    with box.disk_file.open("wb") as disk:
-        disk.truncate(int(limits.disk_gb * 2**30))  # sparse: host blocks only as written
+    if seed:  # only the used blocks are copied: the copy stays sparse
+        subprocess.run(["cp", "--sparse=always", str(seed), str(box.disk_file)], check=True)
+    else:
+        with box.disk_file.open("wb") as disk:
+            disk.truncate(int(limits.disk_gb * 2**30))  # sparse: host blocks only as written
     mounts = {str(private): {"bind": SOCKET_DIR, "mode": "rw"}}
     for host_path, inner in (read_only or {}).items():
         mounts[str(host_path)] = {"bind": inner, "mode": "ro"}
@@ -159,7 +163,8 @@ def start(run_id: str, *, limits: Limits = Limits(),
         host_config.update(UNMASKED_PATHS)
         created = c.api.create_container(
             image, name=box.container_name, labels=cdocker.labels(run_id),
-            environment={"TEMA15_SOCKET_DIR": SOCKET_DIR, "TEMA15_DISK": f"{SOCKET_DIR}/{DISK_FILE}"},
+            environment={"TEMA15_SOCKET_DIR": SOCKET_DIR, "TEMA15_DISK": f"{SOCKET_DIR}/{DISK_FILE}",
+                         "TEMA15_DISK_FORMAT": "0" if seed else "1"},
             command=["--bip", INNER_BRIDGE], host_config=host_config,
             volumes=[m["bind"] for m in mounts.values()])
         c.api.start(created["Id"])
@@ -267,6 +272,18 @@ def status(box: Sandbox) -> dict:
         return cdocker.client().containers.get(box.container_name).attrs["State"]
     except (NotFound, APIError):
         return {}
+
+
+def loop_devices(fragment: str) -> list[str]:
+    """This kernel's loop devices whose backing file path contains ``fragment``."""
+    found = []
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        try:
+            if fragment in backing.read_text():
+                found.append(backing.parts[3])
+        except OSError:
+            pass  # detached meanwhile
+    return found
 
 
 def disk_full(box: Sandbox) -> list[str]:

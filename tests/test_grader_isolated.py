@@ -285,23 +285,11 @@ def test_pip_lab_solution_scores_the_same_isolated(sandbox_ready, lab, solution)
 
 # --- the disk limit ---------------------------------------------------------------------
 
-def loop_devices_backed_by(fragment: str) -> list[str]:
-    """Loop devices of this kernel whose backing file path contains ``fragment``."""
-    found = []
-    for backing in glob.glob("/sys/block/loop*/loop/backing_file"):
-        try:
-            if fragment in open(backing).read():
-                found.append(backing.split("/")[3])
-        except OSError:
-            pass
-    return found
-
-
 def test_disk_fills_up_to_its_limit_only_and_leaves_nothing(sandbox_ready):
     box = sandbox.start(cdocker.new_run_id(), limits=sandbox.Limits(
         memory_mb=512, tmp_mb=64, disk_gb=0.25, wall_clock_s=120))
     try:
-        assert loop_devices_backed_by(str(box.private_dir)), "el disco no está en un dispositivo loop"
+        assert sandbox.loop_devices(str(box.private_dir)), "el disco no está en un dispositivo loop"
         root = sandbox.execute(box, ["sh", "-c", "echo x > /relleno"], env={})
         assert root.returncode != 0 and "Read-only file system" in root.output, root.output
         fill = sandbox.execute(box, ["sh", "-c", "cat /dev/zero > /var/lib/docker/relleno"], env={})
@@ -313,7 +301,7 @@ def test_disk_fills_up_to_its_limit_only_and_leaves_nothing(sandbox_ready):
     finally:
         sandbox.stop(box)
     assert not box.private_dir.exists()
-    assert not loop_devices_backed_by(str(box.private_dir))
+    assert not sandbox.loop_devices(str(box.private_dir))
     assert not cdocker.client().containers.list(
         all=True, filters={"label": f"{cdocker.RUN_LABEL}={box.run_id}"})
 
@@ -329,4 +317,4 @@ def test_submission_filling_the_disk_gets_a_spanish_status(sandbox_ready, tmp_pa
         "La entrega llenó el disco de su Docker (0.25 GB) del contenedor aislado."), (
         result.execution.message)
     assert not glob.glob(os.path.join(tempfile.gettempdir(), f"{result.run_id}-aislado-*"))
-    assert not loop_devices_backed_by(result.run_id)
+    assert not sandbox.loop_devices(result.run_id)

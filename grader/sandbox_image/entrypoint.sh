@@ -8,7 +8,9 @@ done
 if [ -n "${TEMA15_DISK:-}" ]; then
     # The daemon's data on an ext4 file of fixed size (the disk limit). No journal and lazy
     # inode tables: a disposable filesystem that only takes host blocks as it is written.
-    if ! mkfs.ext4 -q -F -m 0 -O ^has_journal -E lazy_itable_init=1,nodiscard "$TEMA15_DISK"; then
+    # TEMA15_DISK_FORMAT=0: a copy of a seeded disk, already formatted and filled.
+    if [ "${TEMA15_DISK_FORMAT:-1}" = 1 ] && \
+       ! mkfs.ext4 -q -F -m 0 -O ^has_journal -E lazy_itable_init=1,nodiscard "$TEMA15_DISK"; then
         echo "tema15: no se pudo crear el sistema de ficheros del disco aislado" >&2
         exit 1
     fi
