@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from grader.report import LabResult
 LAB_IMAGES: dict[str, tuple[str, ...]] = {
     "lab01": ("python-slim",),
     "lab03": ("python-slim", "postgres", "redis"),
+    "lab05": ("python-slim", "registry"),  # the pipelines push to a local registry
     "lab07": (),  # its grader runs the service as a local process: no image
     "lab08": ("python-slim", "prometheus", "alertmanager"),
 }
@@ -141,6 +143,9 @@ def _read_only_mounts(submission: Path) -> dict[Path, str]:
     plugins = Path.home() / ".docker" / "cli-plugins"
     mounts = {p: str(p) for p in _outermost(paths)}
     mounts[docker_cli] = "/usr/local/bin/docker"  # the same client version as the host's
+    node = shutil.which("node")
+    if node:  # gitlab-ci-local (lab 05) runs on Node
+        mounts[Path(node).resolve()] = "/usr/local/bin/node"
     if plugins.is_dir():
         mounts[plugins] = str(plugins)  # buildx: the grader builds with BuildKit
     if CACHE.is_dir():

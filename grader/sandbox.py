@@ -50,7 +50,7 @@ INNER_GATEWAY = INNER_BRIDGE.split("/")[0]
 # Writable places of the read-only root filesystem (size in MB; tmpfs counts as memory).
 WRITABLE_MB = {"/run": 64, "/var/tmp": 64, "/etc/docker": 1}
 FULL_BELOW_KB = 8 * 1024          # free space under which a filesystem counts as full
-HOME_MB = 256                     # $HOME of the inner grader: Jupyter, IPython, buildx state
+HOME_MB = 512                     # $HOME of the inner grader: Jupyter, IPython, buildx state
 READY_TIMEOUT_S = 60
 PRIVILEGES = {
     "cap_add": ["ALL"],
