@@ -173,7 +173,7 @@ def _result(box: sandbox.Sandbox, lab: str, submission: Path,
             execution: sandbox.Execution, result_file: str) -> LabResult:
     """The inner grader's report; when there is none, a report whose every check failed
     and says why (wall-clock limit, out of memory, a crashed grader)."""
-    path = box.private_dir / result_file
+    path = box.socket_dir / result_file
     if execution.returncode is not None and path.is_file():
         try:
             result = LabResult.from_dict(json.loads(path.read_text(encoding="utf-8")))

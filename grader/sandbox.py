@@ -22,6 +22,7 @@ determined attacker: use a disposable VM for hostile code.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -43,6 +44,7 @@ BASE_IMAGE = "debian:12.12-slim"  # the course's Debian base (catalog key "debia
 RECIPE_LABEL = "tema15.receta"
 SOCKET_DIR = "/run/tema15"        # inside the sandbox; bind-mounted from a private host dir
 DISK_FILE = "disco.ext4"          # in the private dir: the inner /var/lib/docker
+DISK_MOUNT = "/run/tema15-disco.ext4"  # where the container sees it until it loop-mounts it
 # The inner daemon's default bridge, fixed so that images can name its gateway (the local
 # package index listens there, see grader.offline_index).
 INNER_BRIDGE = "172.17.0.1/16"
@@ -88,7 +90,12 @@ class Sandbox:
     @property
     def docker_host(self) -> str:
         """DOCKER_HOST for the sandbox's own daemon, seen from the host."""
-        return f"unix://{self.private_dir / 'docker.sock'}"
+        return f"unix://{self.socket_dir / 'docker.sock'}"
+
+    @property
+    def socket_dir(self) -> Path:
+        """The host side of SOCKET_DIR: the daemon's socket and the grader's report."""
+        return self.private_dir / "socket"
 
     @property
     def disk_file(self) -> Path:
@@ -146,7 +153,9 @@ def start(run_id: str, *, limits: Limits = Limits(), read_only: dict[Path, str] 
     else:
         with box.disk_file.open("wb") as disk:
             disk.truncate(int(limits.disk_gb * 2**30))  # sparse: host blocks only as written
-    mounts = {str(private): {"bind": SOCKET_DIR, "mode": "rw"}}
+    box.socket_dir.mkdir()
+    mounts = {str(box.socket_dir): {"bind": SOCKET_DIR, "mode": "rw"},
+              str(box.disk_file): {"bind": DISK_MOUNT, "mode": "rw"}}
     for host_path, inner in (read_only or {}).items():
         mounts[str(host_path)] = {"bind": inner, "mode": "ro"}
     tmpfs = {"/tmp": f"size={limits.tmp_mb}m", str(Path.home()): f"size={HOME_MB}m",
@@ -163,7 +172,7 @@ def start(run_id: str, *, limits: Limits = Limits(), read_only: dict[Path, str] 
         host_config.update(UNMASKED_PATHS)
         created = c.api.create_container(
             image, name=box.container_name, labels=cdocker.labels(run_id),
-            environment={"TEMA15_SOCKET_DIR": SOCKET_DIR, "TEMA15_DISK": f"{SOCKET_DIR}/{DISK_FILE}",
+            environment={"TEMA15_SOCKET_DIR": SOCKET_DIR, "TEMA15_DISK": DISK_MOUNT,
                          "TEMA15_DISK_FORMAT": "0" if seed else "1"},
             command=["--bip", INNER_BRIDGE], host_config=host_config,
             volumes=[m["bind"] for m in mounts.values()])
@@ -186,7 +195,7 @@ def _wait_ready(box: Sandbox) -> None:
         container = cdocker.client().containers.get(box.container_name)
         if container.status in ("exited", "dead"):
             raise SandboxUnavailable("El Docker interior terminó al arrancar." + _logs(box))
-        if (box.private_dir / "docker.sock").exists():
+        if (box.socket_dir / "docker.sock").exists():
             try:
                 box.client().ping()
                 return
@@ -274,16 +283,21 @@ def status(box: Sandbox) -> dict:
         return {}
 
 
-def loop_devices(fragment: str) -> list[str]:
-    """This kernel's loop devices whose backing file path contains ``fragment``."""
-    found = []
-    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
-        try:
-            if fragment in backing.read_text():
-                found.append(backing.parts[3])
-        except OSError:
-            pass  # detached meanwhile
-    return found
+def file_id(path: Path) -> tuple[int, int]:
+    """(device, inode) of a file: how the kernel's loop devices name their backing file
+    (its path is the one seen inside the sandbox)."""
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+def loop_devices(backing: tuple[int, int]) -> list[str]:
+    """This kernel's loop devices backed by the file ``backing`` (``file_id``)."""
+    done = subprocess.run(["losetup", "--list", "--noheadings", "--raw", "-O",
+                           "NAME,BACK-INO,BACK-MAJ:MIN"], capture_output=True, text=True, check=False)
+    device, inode = backing
+    wanted = (str(inode), f"{os.major(device)}:{os.minor(device)}")
+    return [fields[0] for fields in (line.split() for line in done.stdout.splitlines())
+            if len(fields) == 3 and (fields[1], fields[2]) == wanted]
 
 
 def disk_full(box: Sandbox) -> list[str]:

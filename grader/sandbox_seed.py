@@ -56,9 +56,10 @@ def _make(path: Path, references: Mapping[str, str], disk_gb: float) -> None:
         sandbox.load_images(box, references)
         # A clean stop: the daemon exits, the filesystem is unmounted and its loop device
         # flushed and detached when the container's mount namespace goes.
+        disk = sandbox.file_id(box.disk_file)
         cdocker.client().containers.get(box.container_name).stop(timeout=30)
         deadline = time.monotonic() + DETACH_TIMEOUT_S
-        while sandbox.loop_devices(str(box.disk_file)):
+        while sandbox.loop_devices(disk):
             if time.monotonic() > deadline:
                 raise sandbox.SandboxUnavailable("El disco del entorno aislado no se liberó al parar.")
             time.sleep(0.2)

@@ -289,7 +289,8 @@ def test_disk_fills_up_to_its_limit_only_and_leaves_nothing(sandbox_ready):
     box = sandbox.start(cdocker.new_run_id(), limits=sandbox.Limits(
         memory_mb=512, tmp_mb=64, disk_gb=0.25, wall_clock_s=120))
     try:
-        assert sandbox.loop_devices(str(box.private_dir)), "el disco no está en un dispositivo loop"
+        disk = sandbox.file_id(box.disk_file)
+        assert sandbox.loop_devices(disk), "el disco no está en un dispositivo loop"
         root = sandbox.execute(box, ["sh", "-c", "echo x > /relleno"], env={})
         assert root.returncode != 0 and "Read-only file system" in root.output, root.output
         fill = sandbox.execute(box, ["sh", "-c", "cat /dev/zero > /var/lib/docker/relleno"], env={})
@@ -301,7 +302,7 @@ def test_disk_fills_up_to_its_limit_only_and_leaves_nothing(sandbox_ready):
     finally:
         sandbox.stop(box)
     assert not box.private_dir.exists()
-    assert not sandbox.loop_devices(str(box.private_dir))
+    assert not sandbox.loop_devices(disk)
     assert not cdocker.client().containers.list(
         all=True, filters={"label": f"{cdocker.RUN_LABEL}={box.run_id}"})
 
@@ -317,4 +318,3 @@ def test_submission_filling_the_disk_gets_a_spanish_status(sandbox_ready, tmp_pa
         "La entrega llenó el disco de su Docker (0.25 GB) del contenedor aislado."), (
         result.execution.message)
     assert not glob.glob(os.path.join(tempfile.gettempdir(), f"{result.run_id}-aislado-*"))
-    assert not sandbox.loop_devices(result.run_id)

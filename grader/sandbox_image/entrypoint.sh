@@ -32,6 +32,9 @@ if [ -n "${TEMA15_DISK:-}" ]; then
         fi
         sleep 0.5
     done
+    # The loop device keeps the file open: drop its path, so that nothing in the sandbox
+    # can grow the file past the limit (its host copy is removed with the sandbox).
+    umount -l "$TEMA15_DISK" 2>/dev/null || true
 fi
 exec dockerd --host "unix://${TEMA15_SOCKET_DIR:-/run/tema15}/docker.sock" \
     --data-root /var/lib/docker --storage-driver overlay2 "$@"
