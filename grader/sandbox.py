@@ -148,11 +148,11 @@ def start(run_id: str, *, limits: Limits = Limits(), read_only: dict[Path, str] 
     image = ensure_image()
     private = Path(tempfile.mkdtemp(prefix=f"{run_id}-aislado-"))
     box = Sandbox(run_id, cdocker.name("aislado", run_id), private, limits)
-    if seed:  # only the used blocks are copied: the copy stays sparse
-        subprocess.run(["cp", "--sparse=always", str(seed), str(box.disk_file)], check=True)
-    else:
-        with box.disk_file.open("wb") as disk:
-            disk.truncate(int(limits.disk_gb * 2**30))  # sparse: host blocks only as written
+    try:
+        _make_disk(box, seed)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        stop(box)
+        raise SandboxUnavailable(f"No se pudo crear el disco del entorno aislado: {exc}") from None
     box.socket_dir.mkdir()
     mounts = {str(box.socket_dir): {"bind": SOCKET_DIR, "mode": "rw"},
               str(box.disk_file): {"bind": DISK_MOUNT, "mode": "rw"}}
@@ -187,6 +187,15 @@ def start(run_id: str, *, limits: Limits = Limits(), read_only: dict[Path, str] 
             "El motor Docker no permite arrancar un contenedor con su propio Docker "
             f"dentro ({str(exc).splitlines()[0]}).{logs}") from None
     return box
+
+
+def _make_disk(box: Sandbox, seed: Path | None) -> None:
+    if seed:  # only the used blocks are copied: the copy stays sparse
+        subprocess.run(["cp", "--sparse=always", str(seed), str(box.disk_file)], check=True,
+                       capture_output=True)
+    else:
+        with box.disk_file.open("wb") as disk:
+            disk.truncate(int(box.limits.disk_gb * 2**30))  # sparse: host blocks only as written
 
 
 def _wait_ready(box: Sandbox) -> None:
