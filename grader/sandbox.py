@@ -318,7 +318,7 @@ def disk_full(box: Sandbox) -> list[str]:
     for line in done.stdout.splitlines()[1:]:
         fields = line.split()
         if len(fields) >= 6 and fields[3].isdigit() and int(fields[3]) < FULL_BELOW_KB:
-            full.append(f"el disco de su Docker ({box.limits.disk_gb:g} GB)"
+            full.append(f"el disco de Docker ({box.limits.disk_gb:g} GB)"
                         if fields[5] == "/var/lib/docker" else f"/tmp ({box.limits.tmp_mb} MB)")
     return full
 

@@ -297,7 +297,7 @@ def test_disk_fills_up_to_its_limit_only_and_leaves_nothing(sandbox_ready):
         assert fill.returncode != 0 and "No space left on device" in fill.output, fill.output
         used = box.disk_file.stat().st_blocks * 512
         assert used <= 0.25 * 2**30, f"el fichero del disco ocupa {used} bytes en el anfitrión"
-        assert sandbox.disk_full(box) == ["el disco de su Docker (0.25 GB)"]
+        assert sandbox.disk_full(box) == ["el disco de Docker (0.25 GB)"]
         assert box.client().ping(), "el Docker interior no sobrevivió al disco lleno"
     finally:
         sandbox.stop(box)
@@ -315,6 +315,6 @@ def test_submission_filling_the_disk_gets_a_spanish_status(sandbox_ready, tmp_pa
     result = isolated.grade(filler, "lab07", limits=sandbox.Limits(disk_gb=0.25, wall_clock_s=900))
     assert result.execution.status == "error_en_celda", result.execution.message
     assert result.execution.message.startswith(
-        "La entrega llenó el disco de su Docker (0.25 GB) del contenedor aislado."), (
+        "La entrega llenó el disco de Docker (0.25 GB) del contenedor aislado."), (
         result.execution.message)
     assert not glob.glob(os.path.join(tempfile.gettempdir(), f"{result.run_id}-aislado-*"))
