@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from itertools import pairwise
 
 from results_io import show_and_save  # sibling module (run as a script)
 
@@ -43,7 +44,7 @@ class Phases:
     def seconds(self) -> dict[str, float]:
         self.marks.append((time.perf_counter(), "fin"))
         out: dict[str, float] = {}
-        for (start, phase), (end, _) in zip(self.marks, self.marks[1:]):
+        for (start, phase), (end, _) in pairwise(self.marks):
             out[phase] = out.get(phase, 0.0) + end - start
         return out
 
