@@ -60,7 +60,8 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
     started = time.perf_counter()
     run_id = cdocker.new_run_id()
     box = start(run_id, LAB_IMAGES.get(lab, DEFAULT_IMAGES), limits=limits,
-                read_only=_read_only_mounts(submission), seeded=seeded, notify=notify)
+                read_only={submission: f"{SUBMISSION_DIR}/{submission.name}"},
+                seeded=seeded, notify=notify)
     try:
         notify("Corrigiendo dentro del contenedor aislado…")
         inner = f"{SUBMISSION_DIR}/{submission.name}"
@@ -93,9 +94,10 @@ def start(run_id: str, keys: Sequence[str], *, limits: sandbox.Limits,
     """A sandbox holding the images of ``keys`` (catalog keys) and, when one of them is a
     Python image, the local package index as their pip's default. ``seeded``: its disk is
     a copy of a cached one with the images (``grader.sandbox_seed``), else they are loaded
-    one by one. Nothing is left behind on failure."""
+    one by one. The course, its interpreter and tools are mounted read-only, plus
+    ``read_only`` (host path → path inside). Nothing is left behind on failure."""
     with_index = bool(PIP_IMAGES.intersection(keys))
-    mounts = dict(read_only or {})
+    mounts = {**_course_mounts(), **(read_only or {})}
     if with_index:
         notify("Preparando el índice local de paquetes (la primera vez descarga de PyPI)…")
         mounts.update(offline_index.mounts())
@@ -134,10 +136,10 @@ def _images(keys: Sequence[str]) -> dict[str, str]:
     return refs
 
 
-def _read_only_mounts(submission: Path) -> dict[Path, str]:
+def _course_mounts() -> dict[Path, str]:
     """The course (with its venv), the interpreter the venv points to, the docker CLI and
-    its plugins, the course's tool cache and the submission: all read-only, at the same
-    paths as on the host so that the venv's absolute paths keep working."""
+    its plugins and the course's tool cache: all read-only, at the same paths as on the
+    host so that the venv's absolute paths keep working."""
     paths = {REPO_ROOT, Path(sys.prefix), Path(sys.base_prefix).resolve()}
     docker_cli = Path(os.popen("command -v docker").read().strip() or "/usr/bin/docker").resolve()
     plugins = Path.home() / ".docker" / "cli-plugins"
@@ -150,7 +152,6 @@ def _read_only_mounts(submission: Path) -> dict[Path, str]:
         mounts[plugins] = str(plugins)  # buildx: the grader builds with BuildKit
     if CACHE.is_dir():
         mounts[CACHE] = str(CACHE)
-    mounts[submission] = f"{SUBMISSION_DIR}/{submission.name}"
     return mounts
 
 

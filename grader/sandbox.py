@@ -22,6 +22,7 @@ determined attacker: use a disposable VM for hostile code.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -301,12 +302,16 @@ def file_id(path: Path) -> tuple[int, int]:
 
 def loop_devices(backing: tuple[int, int]) -> list[str]:
     """This kernel's loop devices backed by the file ``backing`` (``file_id``)."""
-    done = subprocess.run(["losetup", "--list", "--noheadings", "--raw", "-O",
-                           "NAME,BACK-INO,BACK-MAJ:MIN"], capture_output=True, text=True, check=False)
+    done = subprocess.run(["losetup", "--list", "--json", "-O", "NAME,BACK-INO,BACK-MAJ:MIN"],
+                          capture_output=True, text=True, check=False)
     device, inode = backing
     wanted = (str(inode), f"{os.major(device)}:{os.minor(device)}")
-    return [fields[0] for fields in (line.split() for line in done.stdout.splitlines())
-            if len(fields) == 3 and (fields[1], fields[2]) == wanted]
+    try:
+        devices = json.loads(done.stdout or "{}").get("loopdevices", [])
+    except ValueError:
+        return []
+    return [d["name"] for d in devices
+            if (str(d.get("back-ino")), str(d.get("back-maj:min", "")).strip()) == wanted]
 
 
 def disk_full(box: Sandbox) -> list[str]:
