@@ -88,9 +88,9 @@ def build_parser() -> SpanishParser:
     grade.add_argument("--aislado", action="store_true",
                        help="corrige cada entrega dentro de su propio contenedor con su propio "
                             "Docker (copias de las imágenes del curso), con límites de CPU, "
-                            "memoria, procesos, /tmp y tiempo, sin red salvo loopback (o con "
-                            "una red propia con salida si el laboratorio instala paquetes con "
-                            "pip). Evita que una entrega borre contenedores o procesos del "
+                            "memoria, procesos, /tmp, disco (10 GB) y tiempo, sin red salvo "
+                            "loopback (pip instala desde un índice local con los paquetes del "
+                            "curso). Evita que una entrega borre contenedores o procesos del "
                             "anfitrión por medios ordinarios; NO es una frontera de seguridad "
                             "frente a un atacante decidido (el contenedor tiene casi todas las "
                             "capacidades): para código hostil usa una máquina virtual desechable")
