@@ -18,8 +18,14 @@ from pathlib import Path
 from course import REPO_ROOT, cleanup, images
 from course import docker as cdocker
 from grader import checks, kube_access, runner, sandbox
-from grader.grade import (CELL_TIMEOUT, RUN_ID_ENV, TOTAL_TIMEOUT, GradingError, infer_lab,
-                          load_lab)
+from grader.grade import (
+    CELL_TIMEOUT,
+    RUN_ID_ENV,
+    TOTAL_TIMEOUT,
+    GradingError,
+    infer_lab,
+    load_lab,
+)
 from grader.report import LabResult
 
 # Images each lab's notebook and checks build from or run (catalog keys of course.images).

@@ -245,11 +245,12 @@ def prepare(lab: str, run: str, container: str, private_dir: Path, inner_dir: st
     return access.env
 
 
-def can_i(kubeconfig: Path, verb: str, resource: str, namespace: str | None = None,
-          env: dict | None = None) -> bool:
+def can_i(kubeconfig: Path, verb: str, resource: str, namespace: str | None = None, *,
+          subresource: str | None = None) -> bool:
     """``kubectl auth can-i`` with ``kubeconfig``: what the API server would allow."""
-    args = ["auth", "can-i", verb, resource, *(["-n", namespace] if namespace else [])]
-    done = k8s.run_tool("kubectl", *args, env={**(env or os.environ), "KUBECONFIG": str(kubeconfig),
+    args = ["auth", "can-i", verb, resource, *(["-n", namespace] if namespace else []),
+            *([f"--subresource={subresource}"] if subresource else [])]
+    done = k8s.run_tool("kubectl", *args, env={**os.environ, "KUBECONFIG": str(kubeconfig),
                                                 "PATH": k8s.tools_path()},
                         check=False, echo=False, timeout=30)
     return done.stdout.strip() == "yes"
