@@ -22,17 +22,15 @@ CHUNK = 64 * 1024
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy until EOF, then pass the EOF on (a half-close: the answer may still come)."""
     try:
         while data := await reader.read(CHUNK):
             writer.write(data)
             await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
     except (ConnectionError, OSError):
-        pass  # the other side went away: closing below ends the pair
-    finally:
-        try:
-            writer.close()
-        except (ConnectionError, OSError, RuntimeError):
-            pass
+        writer.close()  # the other side went away: end the pair
 
 
 def _handler(connect):
@@ -42,7 +40,11 @@ def _handler(connect):
         except OSError:
             writer.close()  # the far end is down: the client sees a closed connection
             return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            for end in (writer, up_writer):
+                end.close()
     return handle
 
 
