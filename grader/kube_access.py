@@ -30,6 +30,7 @@ ACCESS_SUFFIX = "acceso"          # the ServiceAccount's namespace: no rights gr
 KUBECONFIG_NAME = "kubeconfig"    # in the sandbox's private dir
 RELAY = Path(__file__).with_name("socket_relay.py")
 READY_TIMEOUT_S = 20
+POD_SECURITY = "pod-security.kubernetes.io/enforce=baseline"
 # Never handed to the sandbox: the course's admin kubeconfigs (kwok's PKI, kind's) and the
 # file that tells a run it created the cluster (its cleanup would try to delete it).
 SECRET_CACHE_ENTRIES = ("kwok", k8s.KIND_KUBECONFIG.name, k8s.OWNER_FILE.name)
@@ -153,6 +154,11 @@ def grant(cluster: k8s.Cluster, lab: str, run: str, private_dir: Path, *,
         names = crds.install(cluster, *access.crd_groups)  # cluster-wide: the host does it
     docs = manifests(lab, run, names)
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs), echo=False, timeout=60)
+    # Pod Security "baseline": no privileged, hostPath or host-namespace pods, the usual
+    # ways out of a node. Set apart from the apply, so that the notebook's own apply of
+    # its namespace (without the label) still changes nothing.
+    cluster.kubectl("label", "--overwrite", "namespace", *namespaces(lab, run), POD_SECURITY,
+                    echo=False, timeout=60)
     home = k8s.namespace_name(run, ACCESS_SUFFIX)
     # TokenRequest has a 10-minute minimum; the token is bound to the ServiceAccount, so
     # deleting its namespace at cleanup revokes it before it expires.

@@ -8,6 +8,7 @@ by real requests. The grade comparison runs one lab (the cheapest) by default; t
 cluster labs with TEMA15_AISLADO_COMPLETO=1."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -173,6 +174,14 @@ def test_limited_credential_allows_only_the_submissions_namespaces(granted):
     denied_ns = mine.kubectl("get", "namespaces", check=False, echo=False)
     assert denied_ns.returncode != 0 and "forbidden" in denied_ns.stderr.lower()
     assert crds.install(mine, "argo-cd")  # installed by the host; waited for, not written
+    privileged = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "escapa"},
+                  "spec": {"containers": [{"name": "c", "image": "debian:12.12-slim",
+                                           "securityContext": {"privileged": True}}],
+                           "volumes": [{"name": "raiz", "hostPath": {"path": "/"}}]}}
+    refused = mine.kubectl("apply", "-f", "-", namespace=ns, input=json.dumps(privileged),
+                           check=False, echo=False)
+    assert refused.returncode != 0 and "podsecurity" in refused.stderr.lower().replace(" ", ""), \
+        refused.stderr
     probe = subprocess.run([sys.executable, "-c", ("from course import k8s; c = k8s.find(); "
                             "print(c.provider, c.version)")], env=env, capture_output=True,
                            text=True, cwd=REPO_ROOT, timeout=60, check=False)
