@@ -20,7 +20,7 @@ import pytest
 
 from course import REPO_ROOT, cleanup, crds, k8s, waiting
 from course import docker as cdocker
-from grader import isolated, kube_access, sandbox, socket_relay
+from grader import isolated, kube_access, runner, sandbox, socket_relay
 from grader.grade import grade
 
 FULL = bool(os.environ.get("TEMA15_AISLADO_COMPLETO"))
@@ -281,3 +281,16 @@ def test_cluster_lab_scores_the_same_isolated(sandbox_ready, gitops_cluster, lab
     left = cleanup.leftovers(wait=60)
     assert not [n for n in left.get("espacios de nombres", []) if n.startswith(contained.run_id)]
     assert not [n for n in left.get("permisos del clúster", []) if contained.run_id in n]
+
+
+def test_timeout_still_removes_namespaces_roles_and_relay(sandbox_ready, gitops_cluster):
+    from course import processes
+
+    solution = REPO_ROOT / "solutions" / "lab10_rollout.ipynb"
+    result = isolated.grade(solution, "lab10", limits=sandbox.Limits(wall_clock_s=20))
+    assert result.execution.status == runner.TIMEOUT, result.execution.message
+    run = result.run_id
+    assert processes.leftovers(run) == []
+    assert gitops_cluster.cluster_roles(run) == []
+    waiting.wait_for(lambda: gitops_cluster.namespaces(run), until=lambda left: not left,
+                     timeout=90, interval=1)
