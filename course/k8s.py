@@ -550,10 +550,14 @@ def cleanup(run: str | None = None, quiet: bool = True) -> list[str]:
     if cluster:
         try:
             removed = cluster.delete_namespaces(run)
-            cluster.delete_cluster_roles(run)
         except CommandFailed as exc:
             if not quiet:
                 show.warn(f"No pude borrar los espacios de nombres: {exc}")
+        try:
+            cluster.delete_cluster_roles(run)
+        except CommandFailed as exc:
+            if not quiet:
+                show.warn(f"No pude borrar los permisos del clúster: {exc}")
     creator = owner()
     if creator and (run == "*" or creator == run):
         try:
