@@ -38,7 +38,7 @@ LAB_IMAGES: dict[str, tuple[str, ...]] = {
 DEFAULT_IMAGES = ("python-slim",)
 # Labs whose image builds run `pip install` from the package index: their sandbox gets a
 # network of its own with a route out (see ``sandbox.Limits.network``); the rest, none.
-NEEDS_PACKAGE_INDEX = {"lab01", "lab03", "lab05", "lab08"}
+NEEDS_PACKAGE_INDEX = {"lab01", "lab03", "lab04", "lab05", "lab08"}  # lab04 builds the service
 SUBMISSION_DIR = "/entrega"
 MARGIN_S = 300  # beyond the inner total timeout: loading the kernel, the checks, cleanup
 CACHE = Path(os.environ.get("TEMA15_CACHE", Path.home() / ".cache" / "tema15"))
