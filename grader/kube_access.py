@@ -23,6 +23,7 @@ import yaml
 
 from course import crds, k8s, processes, show
 from course.docker import RUN_LABEL
+from grader.sandbox import SOCKET_DIR
 
 CONTEXT = "tema15-aislado"
 SERVICE_ACCOUNT = "entrega"
@@ -162,13 +163,12 @@ def grant(cluster: k8s.Cluster, lab: str, run: str, private_dir: Path, *,
     home = k8s.namespace_name(run, ACCESS_SUFFIX)
     # TokenRequest has a 10-minute minimum; the token is bound to the ServiceAccount, so
     # deleting its namespace at cleanup revokes it before it expires.
-    token = cluster.kubectl("create", "token", SERVICE_ACCOUNT, f"--duration={max(600, int(seconds))}s",
-                            namespace=home, echo=False, timeout=30).stdout.strip()
+    token = cluster.kubectl("create", "token", SERVICE_ACCOUNT,
+                            f"--duration={max(600, int(seconds))}s", namespace=home,
+                            echo=False, timeout=30).stdout.strip()
     kubeconfig = private_dir / KUBECONFIG_NAME
     kubeconfig.write_text(yaml.safe_dump(_kubeconfig(cluster, token, namespaces(lab, run)[0])))
     kubeconfig.chmod(0o644)  # read by the inner grader, whatever its uid
-    from grader.sandbox import SOCKET_DIR
-
     return Access(run, namespaces(lab, run), kubeconfig,
                   {"KUBECONFIG": f"{SOCKET_DIR}/{KUBECONFIG_NAME}", k8s.CONTEXT_ENV: CONTEXT})
 
@@ -176,8 +176,8 @@ def grant(cluster: k8s.Cluster, lab: str, run: str, private_dir: Path, *,
 def _server(cluster: k8s.Cluster) -> dict:
     """The admin kubeconfig's cluster entry, with its CA inlined (its files stay out)."""
     args = ["config", "view", "--raw", "--minify", "--flatten", "-o", "yaml"]
-    done = k8s.run_tool("kubectl", *args, *(["--context", cluster.context] if cluster.context else []),
-                        env=cluster.env(), echo=False, timeout=30)
+    context = ["--context", cluster.context] if cluster.context else []
+    done = k8s.run_tool("kubectl", *args, *context, env=cluster.env(), echo=False, timeout=30)
     return yaml.safe_load(done.stdout)["clusters"][0]["cluster"]
 
 
