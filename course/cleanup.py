@@ -1,8 +1,9 @@
 """One cleanup entry point for a run, and one list of what a run left behind.
 
 A run (a notebook, a grading, a test) may leave local processes, Kubernetes namespaces
-(and the cluster, if the run created it), throwaway pipeline repositories in the temp
-directory, and Docker objects (containers, networks, volumes, images, Compose projects).
+and cluster-wide RBAC objects (and the cluster, if the run created it), throwaway
+pipeline repositories in the temp directory, and Docker objects (containers, networks,
+volumes, images, Compose projects).
 ``run(run_id)`` removes all of them; ``leftovers()`` lists what is still there. The
 grader, ``curso limpiar``, the notebook tests and the end of the test session use these
 two functions, so a new kind of resource is added here once.
@@ -13,7 +14,8 @@ from __future__ import annotations
 from course import show, waiting
 
 # What leftovers() reports, in the order users read it.
-KINDS = ("procesos", "espacios de nombres", "contenedores", "redes", "volúmenes", "imágenes")
+KINDS = ("procesos", "espacios de nombres", "permisos del clúster", "contenedores", "redes",
+         "volúmenes", "imágenes")
 
 
 def run(run_id: str, *, since: float | None = None, quiet: bool = True) -> None:
@@ -51,6 +53,7 @@ def leftovers(*, wait: float = 0) -> dict[str, list[str]]:
         except waiting.NotReady:
             pass  # still there: reported below
         found["espacios de nombres"] = cluster.namespaces()
+        found["permisos del clúster"] = cluster.cluster_roles()
     if env.has("docker"):
         found.update(_docker_leftovers(cdocker))
     return {kind: sorted(set(names)) for kind, names in found.items() if names}

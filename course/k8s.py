@@ -41,6 +41,7 @@ OWNER_FILE = CACHE / f"cluster-{CLUSTER_NAME}.owner"
 KWOK_CONFIG = REPO_ROOT / "deploy" / "kwok" / "kwok.yaml"
 KWOK_NODES = REPO_ROOT / "deploy" / "kwok" / "nodes.yaml"
 KIND_CONFIG = REPO_ROOT / "deploy" / "kind" / "cluster.yaml"
+CLUSTER_SCOPED = ("clusterroles", "clusterrolebindings")  # the run-labelled ones are removed
 LOCAL_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd",
                   "kwok", "kwokctl")
 
@@ -201,13 +202,9 @@ class Cluster:
         run id so that ``cleanup(run)`` deletes it."""
         from course import docker as cdocker
 
-        run = run or cdocker.run_id()
-        name = (run if run.startswith(NAME_PREFIX) else f"{NAME_PREFIX}{run}") \
-            + (f"-{suffix}" if suffix else "")
-        manifest = {"apiVersion": "v1", "kind": "Namespace",
-                    "metadata": {"name": name, "labels": {RUN_LABEL: run}}}
+        manifest = namespace_manifest(run or cdocker.run_id(), suffix)
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest), echo=False)
-        return name
+        return manifest["metadata"]["name"]
 
     def namespaces(self, run: str = "*") -> list[str]:
         selector = RUN_LABEL if run == "*" else f"{RUN_LABEL}={run}"
@@ -221,6 +218,31 @@ class Cluster:
             self.kubectl("delete", "namespace", *names, f"--wait={str(wait).lower()}",
                          "--ignore-not-found", echo=False, timeout=120)
         return names
+
+    def cluster_roles(self, run: str = "*") -> list[str]:
+        """The run's cluster-wide RBAC objects (``curso corregir --aislado`` creates a
+        read-only ClusterRole and its binding per submission), as kind/name."""
+        selector = RUN_LABEL if run == "*" else f"{RUN_LABEL}={run}"
+        return self.kubectl("get", ",".join(CLUSTER_SCOPED), "-l", selector, "-o", "name",
+                            echo=False, timeout=30).stdout.split()
+
+    def delete_cluster_roles(self, run: str = "*") -> list[str]:
+        names = self.cluster_roles(run)
+        if names:
+            self.kubectl("delete", *names, "--ignore-not-found", echo=False, timeout=60)
+        return names
+
+
+def namespace_name(run: str, suffix: str = "") -> str:
+    """``t15-<run>[-suffix]``: the name ``Cluster.namespace`` gives."""
+    return (run if run.startswith(NAME_PREFIX) else f"{NAME_PREFIX}{run}") \
+        + (f"-{suffix}" if suffix else "")
+
+
+def namespace_manifest(run: str, suffix: str = "") -> dict:
+    """The run's namespace as ``Cluster.namespace`` applies it (labelled with the run)."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace_name(run, suffix), "labels": {RUN_LABEL: run}}}
 
 
 def run_tool(name: str, *args: str, env: dict | None = None, input: str | None = None,
@@ -531,6 +553,11 @@ def cleanup(run: str | None = None, quiet: bool = True) -> list[str]:
         except CommandFailed as exc:
             if not quiet:
                 show.warn(f"No pude borrar los espacios de nombres: {exc}")
+        try:
+            cluster.delete_cluster_roles(run)
+        except CommandFailed as exc:
+            if not quiet:
+                show.warn(f"No pude borrar los permisos del clúster: {exc}")
     creator = owner()
     if creator and (run == "*" or creator == run):
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import re
 import shutil
 import tempfile
@@ -23,6 +24,9 @@ from grader.report import LabResult
 LAB_RE = re.compile(r"lab(\d{2})")
 CELL_TIMEOUT = 600
 TOTAL_TIMEOUT = 1800
+# The run id a grading takes instead of a new one: set by ``curso corregir --aislado`` for
+# its inner grader, whose namespaces the host has prepared under that id.
+RUN_ID_ENV = "TEMA15_ID_CORRECCION"
 
 
 class GradingError(ValueError):
@@ -70,7 +74,7 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         raise GradingError(str(exc)) from None
     started = time.perf_counter()
     started_at = time.time()
-    run_id = cdocker.new_run_id()
+    run_id = os.environ.get(RUN_ID_ENV) or cdocker.new_run_id()
     workdir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
     strays: list = []  # processes the notebook detached and stripped of the run id
     try:

@@ -20,8 +20,15 @@ from pathlib import Path
 
 from course import REPO_ROOT, cleanup, images
 from course import docker as cdocker
-from grader import checks, offline_index, runner, sandbox, sandbox_seed
-from grader.grade import CELL_TIMEOUT, TOTAL_TIMEOUT, GradingError, infer_lab, load_lab
+from grader import checks, kube_access, offline_index, runner, sandbox, sandbox_seed
+from grader.grade import (
+    CELL_TIMEOUT,
+    RUN_ID_ENV,
+    TOTAL_TIMEOUT,
+    GradingError,
+    infer_lab,
+    load_lab,
+)
 from grader.report import LabResult
 
 # Images each lab's notebook and checks build from or run (catalog keys of course.images).
@@ -63,6 +70,10 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
                 read_only={submission: f"{SUBMISSION_DIR}/{submission.name}"},
                 seeded=seeded, notify=notify)
     try:
+        # Cluster labs: their namespaces and a credential limited to them (never admin).
+        env = {**_inner_env(), RUN_ID_ENV: run_id, **kube_access.prepare(
+            lab, run_id, box.container_name, box.private_dir, sandbox.SOCKET_DIR,
+            seconds=limits.wall_clock_s)}
         notify("Corrigiendo dentro del contenedor aislado…")
         inner = f"{SUBMISSION_DIR}/{submission.name}"
         # An unguessable name: the notebook runs in the same container before the grader
@@ -73,7 +84,7 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
                 "--timeout-celda", str(int(cell_timeout)), "--timeout-total", str(int(total_timeout))]
         if only:
             argv += ["--solo", ",".join(only)]
-        execution = sandbox.execute(box, argv, env=_inner_env(), workdir=str(REPO_ROOT))
+        execution = sandbox.execute(box, argv, env=env, workdir=str(REPO_ROOT))
         result = offline_index.explain(_result(box, lab, submission, execution, result_file))
         full = sandbox.disk_full(box)
         if full and not result.success:
@@ -150,8 +161,7 @@ def _course_mounts() -> dict[Path, str]:
         mounts[Path(node).resolve()] = "/usr/local/bin/node"
     if plugins.is_dir():
         mounts[plugins] = str(plugins)  # buildx: the grader builds with BuildKit
-    if CACHE.is_dir():
-        mounts[CACHE] = str(CACHE)
+    mounts.update(kube_access.cache_mounts(CACHE))  # without the cluster's admin kubeconfigs
     return mounts
 
 
