@@ -38,6 +38,7 @@ LAB_IMAGES: dict[str, tuple[str, ...]] = {
     "lab05": ("python-slim", "registry"),  # the pipelines push to a local registry
     "lab07": (),  # its grader runs the service as a local process: no image
     "lab08": ("python-slim", "prometheus", "alertmanager"),
+    "lab10": ("python-slim", "prometheus"),  # the canary: its stack scrapes both versions
 }
 DEFAULT_IMAGES = ("python-slim",)
 # Images students build on with `pip install`: loaded with the local index as pip's default.
@@ -72,7 +73,7 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
     try:
         # Cluster labs: their namespaces and a credential limited to them (never admin).
         env = {**_inner_env(), RUN_ID_ENV: run_id, **kube_access.prepare(
-            lab, run_id, box.container_name, box.private_dir, sandbox.SOCKET_DIR,
+            lab, run_id, box.container_name, box.socket_dir, sandbox.SOCKET_DIR,
             seconds=limits.wall_clock_s)}
         notify("Corrigiendo dentro del contenedor aislado…")
         inner = f"{SUBMISSION_DIR}/{submission.name}"

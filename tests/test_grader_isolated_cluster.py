@@ -222,10 +222,10 @@ def test_sandbox_reaches_the_api_server_only_with_the_limited_token(
         sandbox_ready, gitops_cluster):
     run = cdocker.new_run_id()
     box = sandbox.start(run, limits=sandbox.Limits(wall_clock_s=120),
-                        read_only=isolated._read_only_mounts(REPO_ROOT / "README.md"))
+                        read_only=isolated._course_mounts())
     try:
         env = {**isolated._inner_env(), **kube_access.prepare(
-            "lab10", run, box.container_name, box.private_dir, sandbox.SOCKET_DIR, seconds=600)}
+            "lab10", run, box.container_name, box.socket_dir, sandbox.SOCKET_DIR, seconds=600)}
         assert env[k8s.CONTEXT_ENV] == kube_access.CONTEXT
         kubectl = k8s.tool("kubectl")
 
