@@ -29,11 +29,11 @@ from pathlib import Path
 
 from course import REPO_ROOT, show
 from results_io import save  # sibling module (run as a script)
+from service_throughput import BASELINE, METRICS_ONLY, MIDDLEWARES, PATHS, REAL
 
-PATHS = ["/items/1", "/items/2", "/items", "/items/999", "/"]  # as service_throughput.py
 VARIANTS = ("real", "id", "metrics", "bare")  # each one layer less than the previous
-LABELS = {"bare": "servicio sin logs ni métricas", "metrics": "+ métricas (MetricsMiddleware)",
-          "id": "+ request id (sin logs INFO)", "real": "servicio real (una línea por petición)"}
+# The throughput bench's names for the same variants, so both results read alike.
+LABELS = {"bare": BASELINE, "metrics": METRICS_ONLY, "id": MIDDLEWARES, "real": REAL}
 
 
 def _dump(tag: str) -> None:
