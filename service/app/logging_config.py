@@ -44,6 +44,22 @@ def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
     return event_dict
 
 
+def _access_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    # Uvicorn's access line keeps method and path only in its message text (the record's
+    # args): give them the field names of the service's own lines, so a shipper can filter
+    # both on `http_path` (15.9 drops the probes' lines this way). Not the status: one line
+    # per request (peticion_terminada) carries status_code, and 5xx counts stay exact. The
+    # args of other records are dropped: they are already in the message.
+    args = event_dict.pop("positional_args", ())
+    record = event_dict.get("_record")
+    if (record is not None and record.name == "uvicorn.access"
+            and isinstance(args, tuple) and len(args) == 5):
+        _, method, path, _, _ = args
+        event_dict.setdefault("http_method", method)
+        event_dict.setdefault("http_path", str(path).split("?", 1)[0])
+    return event_dict
+
+
 def _redacted(value: object) -> object:
     # Payloads logged as fields (a dict of changes, a list of sessions) nest secrets at
     # any depth: walk dicts, lists and tuples, copying only what holds something to hide.
@@ -164,7 +180,8 @@ def configure_logging(level: str = "INFO", json_logs: bool = True, *,
     )
 
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*context, *stamps, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*context, *stamps, structlog.stdlib.ExtraAdder(), _access_fields],
+        pass_foreign_args=True,  # read by _access_fields
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _drop_color_message,

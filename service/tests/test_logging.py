@@ -100,11 +100,15 @@ def test_uvicorn_loggers_are_taken_over(capsys: pytest.CaptureFixture[str]) -> N
         assert logger.handlers == [] and logger.propagate, name
     logging.getLogger("uvicorn.error").info("x")
     logging.getLogger("uvicorn.access").info(
-        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/", "1.1", 200
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/items?q=1", "1.1", 200
     )
     first, second = json_lines(capsys.readouterr().out)
     assert first["event"] == "x" and first["logger"] == "uvicorn.error" and first["level"] == "info"
-    assert second["event"] == '127.0.0.1:1 - "GET / HTTP/1.1" 200'
+    assert second["event"] == '127.0.0.1:1 - "GET /items?q=1 HTTP/1.1" 200'
+    # Method and path (without the query) also as fields, named as the service's.
+    assert (second["http_method"], second["http_path"]) == ("GET", "/items")
+    assert "status_code" not in second
+    assert "http_path" not in first
     assert TIMESTAMP.fullmatch(first["timestamp"])
 
 

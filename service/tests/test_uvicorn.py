@@ -81,6 +81,10 @@ def test_real_uvicorn_logs_json_with_request_id() -> None:
     assert len(access) == 1
     assert access[0]["request_id"] == "abc123"
     assert access[0]["level"] == "info" and access[0]["timestamp"].endswith("Z")
+    # The same field names as the service's own lines: a shipper filters both on http_path.
+    # The status stays in the text: only peticion_terminada counts a request's status.
+    assert (access[0]["http_method"], access[0]["http_path"]) == ("GET", "/items/1")
+    assert "status_code" not in access[0]
     events = [r["event"] for r in records]
     assert "Application startup complete." in events
     assert "servicio_detenido" in events
