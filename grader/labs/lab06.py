@@ -38,8 +38,8 @@ EXPECTED = {
 }
 INITIAL_TAG = "1.0.0"                  # what both overlays deploy when they are created
 INTERVAL_S = 1.0                      # the grader's controller: one pass per second
-CONVERGE_S = 45                       # every wait on the cluster is bounded by this
-PASSES = 4                            # ...and a change must show within this many passes
+PASSES = 4                            # a change must show within this many passes...
+STALL_S = 120                         # ...and a wait ends if the app gets no pass this long
 FUNCTION_TIMEOUT_S = 20
 CLUSTER_NEEDS = ("cluster", "crds", "git", "kubectl")
 
@@ -387,16 +387,23 @@ def _get(scenario: Scenario, namespace: str, *what: str, jsonpath: str) -> str:
 
 def _until(predicate, scenario: Scenario, app: str, passes: int = PASSES) -> bool:
     """Wait until ``predicate()`` holds (True) or the controller has made ``passes`` more
-    passes over ``app`` without it (False): a loop that acts does so within a pass or
-    two, however slow the machine; CONVERGE_S bounds the whole wait anyway."""
-    seen, deadline = len(_passes(scenario, app)), time.monotonic() + CONVERGE_S
-    while time.monotonic() < deadline:
+    passes over ``app`` without it (False). Counted in passes, not seconds: a loop that acts
+    does so within a pass or two, however loaded the machine (a fixed 45 s failed correct
+    submissions in CI). A controller that dies, or makes no pass over ``app`` for STALL_S,
+    ends the wait too."""
+    seen = count = len(_passes(scenario, app))
+    progress = time.monotonic()
+    while True:
         if predicate():
             return True
-        if len(_passes(scenario, app)) >= seen + passes:
+        now = len(_passes(scenario, app))
+        if now >= seen + passes:
+            return predicate()
+        if now != count:
+            count, progress = now, time.monotonic()
+        elif time.monotonic() - progress > STALL_S or not scenario.controller.alive():
             return predicate()
         time.sleep(0.3)
-    return False
 
 
 # --- checks: the repository ---------------------------------------------------------------
@@ -553,7 +560,7 @@ def prune_decision_is_right(ctx):
 
 @check("cluster.converge", points=2, needs=CLUSTER_NEEDS)
 def a_commit_converges(ctx):
-    """Con tu Application y tus funciones, un commit nuevo (2 réplicas de 1.2.0) llega al clúster en menos de 45 s."""
+    """Con tu Application y tus funciones, un commit nuevo (2 réplicas de 1.2.0) llega al clúster en pocas pasadas del bucle."""
     scenario, clone, app, dest = _app_for(ctx, "converge")
     clone.set_image("dev", "1.2.0")
     clone.set_replicas("dev", 2)
@@ -590,7 +597,7 @@ def manual_change_is_undone(ctx):
 
 @check("cluster.poda", points=2, needs=CLUSTER_NEEDS)
 def prune_spares_what_is_not_ours(ctx):
-    """Un manifiesto borrado del repositorio se poda en menos de 45 s y lo ajeno del espacio de nombres sigue ahí."""
+    """Un manifiesto borrado del repositorio se poda en pocas pasadas del bucle y lo ajeno del espacio de nombres sigue ahí."""
     scenario, clone, app, dest = _app_for(ctx, "poda")
     kustomization = f"{clone.overlay('dev')}/kustomization.yaml"
     clone.write(f"{clone.overlay('dev')}/extra.yaml", yaml.safe_dump(_cm("extra", k="v")))
