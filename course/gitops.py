@@ -207,7 +207,8 @@ class Reconciler:
             outcome.action = ("sincronizar" if new_commit else
                               "corregir deriva" if out_of_sync else "podar")
             outcome.sync = "Synced" if spec.prune or not prunable else "OutOfSync"
-        outcome.health = self._health(spec, desired, status)
+        outcome.health = self._health(spec, desired, status,
+                                      live if outcome.action == "nada" else None)
         return self._finish(app, outcome, None, desired=desired, prunable=prunable,
                             out_of_sync=out_of_sync, spec=spec)
 
@@ -344,7 +345,9 @@ class Reconciler:
         kinds = {self._resource(o) for o in desired} | {
             f"{r['kind']}.{r.get('version', 'v1')}.{r['group']}" if r.get("group") else r["kind"]
             for r in status.get("resources") or []}
-        if not kinds or not self._namespace_exists(spec.destination):
+        # No namespace check first: a list in a missing namespace is an empty list. Every
+        # kubectl call costs a process start, and each pass of each app makes several.
+        if not kinds:
             return {}
         items = json.loads(self.cluster.kubectl(
             "get", ",".join(sorted(kinds)), "-o", "json", namespace=spec.destination,
@@ -372,8 +375,11 @@ class Reconciler:
                         "metadata": {"name": name, "labels": {RUN_LABEL: self.run}}}
             self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest), echo=False)
 
-    def _health(self, spec: AppSpec, desired: list[dict], status: dict) -> str:
-        live = self._live(spec, desired, status)
+    def _health(self, spec: AppSpec, desired: list[dict], status: dict,
+                live: dict[tuple, dict] | None = None) -> str:
+        """From ``live`` when the pass changed nothing (the objects it just read)."""
+        if live is None:
+            live = self._live(spec, desired, status)
         states = [resource_health(live.get(key(d))) for d in desired]
         for state in ("Missing", "Degraded", "Progressing"):
             if state in states:
