@@ -117,7 +117,10 @@ def start(run_id: str, keys: Sequence[str], *, limits: sandbox.Limits,
     disk = None
     if seeded:
         notify("Preparando el disco con las imágenes del curso (la primera vez las carga)…")
-        disk = sandbox_seed.seed(references, limits.disk_gb)
+        try:
+            disk = sandbox_seed.seed(references, limits.disk_gb)
+        except cdocker.EngineUnavailable as exc:  # no engine: no sandbox either, say why
+            raise sandbox.SandboxUnavailable(str(exc)) from None
     notify("Arrancando el contenedor aislado con su propio Docker…")
     box = sandbox.start(run_id, limits=limits, read_only=mounts, seed=disk)
     try:

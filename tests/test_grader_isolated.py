@@ -17,7 +17,7 @@ import pytest
 
 from course import REPO_ROOT, buildkit, images
 from course import docker as cdocker
-from grader import isolated, offline_index, sandbox
+from grader import isolated, offline_index, sandbox, sandbox_seed
 from grader.grade import grade
 from tests.test_grader_lab01 import DOCKERFILE, submit_dir
 
@@ -157,7 +157,19 @@ def test_unavailable_sandbox_is_reported_not_passed(monkeypatch, tmp_path):
         raise sandbox.SandboxUnavailable("prueba: sin permisos para Docker dentro de Docker")
 
     monkeypatch.setattr(sandbox, "start", refuse)
+    monkeypatch.setattr(sandbox_seed, "seed", lambda *_a: None)  # the refusal is what is tested
     with pytest.raises(sandbox.SandboxUnavailable, match="Docker dentro de Docker"):
+        isolated.grade(LAB07_SOLUTION, "lab07")
+
+
+def test_no_engine_means_no_sandbox_in_spanish(monkeypatch):
+    """Without an engine the disk seed cannot be made: the sandbox is unavailable, saying
+    why, instead of a raw Docker error (the fast subset runs with no engine)."""
+    def no_engine(*_args, **_kwargs):
+        raise cdocker.EngineUnavailable("No hay un motor Docker disponible: prueba.")
+
+    monkeypatch.setattr(sandbox_seed, "seed", no_engine)
+    with pytest.raises(sandbox.SandboxUnavailable, match="No hay un motor Docker"):
         isolated.grade(LAB07_SOLUTION, "lab07")
 
 
