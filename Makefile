@@ -33,7 +33,8 @@ PYTEST_JOBS ?= 4
 test: setup
 	cd service && ../$(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadgroup
-	# Submissions that tamper with the shared tree on purpose: alone, after the rest.
+	# Tests that need the machine to themselves (submissions that tamper with the tree on
+	# purpose, a local control plane deleted and recreated): alone, after the rest.
 	$(BIN)/python -m pytest -p no:xdist -m alone
 
 # The fast subset: no engine, no cluster, no end-to-end test (marker "slow").
