@@ -207,8 +207,9 @@ class Reconciler:
             outcome.action = ("sincronizar" if new_commit else
                               "corregir deriva" if out_of_sync else "podar")
             outcome.sync = "Synced" if spec.prune or not prunable else "OutOfSync"
-        outcome.health = self._health(spec, desired, status,
-                                      live if outcome.action == "nada" else None)
+        if outcome.action != "nada":  # it applied or pruned: read what is there now
+            live = self._live(spec, desired, status)
+        outcome.health = self._health(desired, live)
         return self._finish(app, outcome, None, desired=desired, prunable=prunable,
                             out_of_sync=out_of_sync, spec=spec)
 
@@ -363,23 +364,17 @@ class Reconciler:
     def _ours(obj: dict, spec: AppSpec) -> bool:
         return (obj["metadata"].get("labels") or {}).get(TRACKING_LABEL) == spec.name
 
-    def _namespace_exists(self, name: str) -> bool:
-        return self.cluster.kubectl("get", "namespace", name, "-o", "name", check=False,
-                                    echo=False).returncode == 0
-
     def _ensure_namespace(self, name: str) -> None:
         """CreateNamespace=true; the namespace carries the run label, so the run's
         cleanup deletes it with everything inside."""
-        if not self._namespace_exists(name):
+        if self.cluster.kubectl("get", "namespace", name, "-o", "name", check=False,
+                                echo=False).returncode != 0:
             manifest = {"apiVersion": "v1", "kind": "Namespace",
                         "metadata": {"name": name, "labels": {RUN_LABEL: self.run}}}
             self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest), echo=False)
 
-    def _health(self, spec: AppSpec, desired: list[dict], status: dict,
-                live: dict[tuple, dict] | None = None) -> str:
-        """From ``live`` when the pass changed nothing (the objects it just read)."""
-        if live is None:
-            live = self._live(spec, desired, status)
+    @staticmethod
+    def _health(desired: list[dict], live: dict[tuple, dict]) -> str:
         states = [resource_health(live.get(key(d))) for d in desired]
         for state in ("Missing", "Degraded", "Progressing"):
             if state in states:

@@ -145,8 +145,8 @@ def test_kwok_config_keeps_default_stages_and_adds_the_fault_one():
 # Both tests delete and recreate a local control plane («tema15-pruebas»). In the parallel
 # run, on a loaded machine, its kubeconfig was gone right after `create` in 3 of 4 CI runs
 # (kubectl fell back to localhost:8080), also with both tests on one worker; the cause is
-# not found. They run alone, after the rest, as the tests that tamper with the tree do.
-NEEDS_THE_MACHINE = pytest.mark.alone
+# not found. They run alone (marker `alone`), after the rest, as the tests that tamper with
+# the tree do.
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ def spare_local_cluster(k8s_cluster, monkeypatch, tmp_path):
         env.refresh()
 
 
-@NEEDS_THE_MACHINE
+@pytest.mark.alone
 def test_local_control_plane_is_deleted_and_recreated(spare_local_cluster):
     """`curso cluster borrar` stops every process and removes the state; `crear` brings
     the same cluster back (only for the course's own local control plane)."""
@@ -195,7 +195,7 @@ def _processes_of(workdir) -> list[str]:
     return found
 
 
-@NEEDS_THE_MACHINE
+@pytest.mark.alone
 def test_stale_local_control_plane_is_replaced_by_a_new_one(spare_local_cluster):
     """After a reboot (processes gone, state left on disk) `create` makes a new cluster
     instead of restarting the old etcd data, on which pods stalled for over a minute in
