@@ -12,6 +12,10 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements/constraints.txt requirements/kube-tools.txt jupyter/overrides.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[dev]'
+	@# jsonschema[format-nongpl] brings rfc3987-syntax, which compiles ~38 Lark grammars on
+	@# import: 1–2 s of CPU in every process that imports jsonschema (curso, nbformat,
+	@# check-jsonschema; python-jsonschema/jsonschema#1428). No schema here uses its iri formats.
+	$(BIN)/python -m pip uninstall -y -q rfc3987-syntax
 	@# JupyterLab in Spanish and without the news pop-up (defaults a user can still change).
 	mkdir -p $(VENV)/share/jupyter/lab/settings && cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/
 	@# kubectl 1.35 and Helm 4, pinned by hash, into .venv/bin (Linux x86-64).

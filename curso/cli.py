@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     from course.imagebuild import BuildFailed
     from course.images import ImageUnavailable
     from course.k8s import ClusterUnavailable, CommandFailed
-    from grader.grade import GradingError
+    from grader.errors import GradingError
 
     args = build_parser().parse_args(argv)
     try:

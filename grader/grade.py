@@ -19,6 +19,7 @@ from course import docker as cdocker
 from course import lab as course_lab
 from grader import checks, integrity, runner
 from grader.context import GradingContext
+from grader.errors import GradingError
 from grader.report import LabResult
 
 LAB_RE = re.compile(r"lab(\d{2})")
@@ -27,10 +28,6 @@ TOTAL_TIMEOUT = 1800
 # The run id a grading takes instead of a new one: set by ``curso corregir --aislado`` for
 # its inner grader, whose namespaces the host has prepared under that id.
 RUN_ID_ENV = "TEMA15_ID_CORRECCION"
-
-
-class GradingError(ValueError):
-    """The submission or the options cannot be graded at all (Spanish message)."""
 
 
 def infer_lab(submission: Path) -> str:

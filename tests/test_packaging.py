@@ -1,6 +1,8 @@
 """The three dependency lists agree: pyproject, environment.yml (and Binder's copy),
 and the service's own requirements."""
 import platform
+import subprocess
+import sys
 import re
 import tomllib
 
@@ -77,3 +79,11 @@ def test_service_dockerfile_installs_constrained_by_the_lock():
     dockerfile = (REPO_ROOT / "service" / "Dockerfile").read_text()
     assert re.search(r"COPY [^\n]*requirements\.lock", dockerfile)
     assert re.search(r"pip install [^\n]*-c /tmp/requirements\.lock", dockerfile)
+
+
+def test_importing_jsonschema_compiles_no_iri_grammars():
+    """`make setup` removes rfc3987-syntax: with it, every process that imports jsonschema
+    (curso, nbformat, check-jsonschema) spends 1–2 s compiling Lark grammars."""
+    probe = "import sys, jsonschema; print('rfc3987_syntax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", "rfc3987-syntax sigue instalado: ejecuta `make setup`"
