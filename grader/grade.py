@@ -20,6 +20,7 @@ from course import lab as course_lab
 from grader import checks, integrity, runner
 from grader.context import GradingContext
 from grader.errors import GradingError
+from grader.labs import _cluster
 from grader.report import LabResult
 
 LAB_RE = re.compile(r"lab(\d{2})")
@@ -117,6 +118,7 @@ def grade(submission: Path, lab: str | None = None, *, cell_timeout: float = CEL
         # Local servers (even if the kernel crashed), namespaces, Docker objects.
         runner.stop_strays(strays)
         cleanup.run(run_id, since=started_at)
+        _cluster.delete_created_cluster(run_id)
         if not keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -255,3 +255,18 @@ def test_background_loop_converges_within_its_interval(gitops_env):
         assert replicas(cluster, dest) == 2
     finally:
         rec.stop()
+
+
+def test_a_missing_application_is_reported_and_has_no_status(gitops_env):
+    """The Application is read and patched with the Python client: a missing one is a
+    CommandFailed that names it (the loop records it as an error pass), and its status is {}."""
+    cluster, repo, make = gitops_env
+    rec, _ = make()
+    assert gitops.application_status(cluster, rec.namespace, rec.name) == {}  # no pass yet
+    rec.reconcile()
+    assert gitops.application_status(cluster, rec.namespace, rec.name)["sync"]["status"] == "Synced"
+    cluster.kubectl("delete", "application", rec.name, namespace=rec.namespace, echo=False)
+    with pytest.raises(gitops.CommandFailed, match=rf"applications.argoproj.io/{rec.name} .*404"):
+        rec.reconcile()
+    assert gitops.application_status(cluster, rec.namespace, rec.name) == {}
+    rec.stop()

@@ -221,3 +221,24 @@ def test_stale_local_control_plane_is_replaced_by_a_new_one(spare_local_cluster)
                     input=deployment("nuevo", fault=False), echo=False)
     cluster.kubectl("rollout", "status", "deployment/nuevo", "--timeout=20s",
                     namespace=namespace, echo=False)
+
+
+def test_a_cluster_created_for_a_grading_outlives_the_notebooks_cleanup(monkeypatch):
+    """The grader creates a missing cluster under an owner of its own: the notebook's
+    cleanup (same run id) leaves it for the checks, and the grader deletes it at the end
+    (seen: lab06 graded with no cluster running scored 13/23, «Sin clúster» and an error)."""
+    from grader.labs import _cluster
+
+    owners, deleted = [], []
+    monkeypatch.setattr(k8s, "ensure", owners.append)
+    monkeypatch.setattr(k8s, "find", lambda: None)
+    monkeypatch.setattr(k8s, "delete", lambda progress=True: deleted.append(progress))
+    _cluster.ensure_cluster(Path("."), "t15-nota")
+    assert owners and owners[0] != "t15-nota"
+    monkeypatch.setattr(k8s, "owner", lambda: owners[0])
+    k8s.cleanup("t15-nota")  # what the notebook's last cell does
+    assert deleted == []
+    _cluster.delete_created_cluster("t15-otra")  # another grading's: not ours
+    assert deleted == []
+    _cluster.delete_created_cluster("t15-nota")
+    assert deleted == [False]

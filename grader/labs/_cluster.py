@@ -6,12 +6,29 @@ from pathlib import Path
 from course import k8s, show
 
 
+def grader_owner(run_id: str) -> str:
+    """The owner of a cluster created for a grading. Not the run id itself: the notebook
+    runs with that id, and its own cleanup (``k8s.cleanup(run)``) would delete the cluster
+    before the checks read it."""
+    return f"{run_id}-corrector"
+
+
 def ensure_cluster(workdir: Path, run_id: str) -> dict:
     """A cluster for the notebook and the checks: the one in use, or one created for this
-    grading (the grader's cleanup deletes it again). Without one, the cluster checks are
-    skipped with the reason; the rest still runs."""
+    grading (``delete_created_cluster`` deletes it again). Without one, the cluster checks
+    are skipped with the reason; the rest still runs."""
     try:
-        k8s.ensure(run_id)
+        k8s.ensure(grader_owner(run_id))
     except (k8s.ClusterUnavailable, k8s.CommandFailed) as exc:
         show.warn(f"Sin clúster para esta corrección: {exc}")
     return {}
+
+
+def delete_created_cluster(run_id: str) -> None:
+    """Delete the cluster ``ensure_cluster`` created for this grading, if it did (never raises)."""
+    if k8s.owner() != grader_owner(run_id):
+        return
+    try:
+        k8s.delete(progress=False)
+    except (k8s.CommandFailed, k8s.ClusterUnavailable) as exc:
+        show.warn(f"No pude borrar el clúster creado para esta corrección: {exc}")
