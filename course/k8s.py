@@ -558,6 +558,14 @@ def cleanup(run: str | None = None, quiet: bool = True) -> list[str]:
         except CommandFailed as exc:
             if not quiet:
                 show.warn(f"No pude borrar los permisos del clúster: {exc}")
+    delete_if_created_by(run, quiet=quiet)
+    if not quiet:
+        show.info(f"Espacios de nombres del curso borrados: {len(removed)}.")
+    return removed
+
+
+def delete_if_created_by(run: str, quiet: bool = True) -> None:
+    """Delete the course's cluster if ``run`` created it ("*": whoever did). Never raises."""
     creator = owner()
     if creator and (run == "*" or creator == run):
         try:
@@ -565,9 +573,6 @@ def cleanup(run: str | None = None, quiet: bool = True) -> list[str]:
         except (CommandFailed, ClusterUnavailable) as exc:
             if not quiet:
                 show.warn(f"No pude borrar el clúster: {exc}")
-    if not quiet:
-        show.info(f"Espacios de nombres del curso borrados: {len(removed)}.")
-    return removed
 
 
 def _refresh_env() -> None:

@@ -26,9 +26,4 @@ def ensure_cluster(workdir: Path, run_id: str) -> dict:
 
 def delete_created_cluster(run_id: str) -> None:
     """Delete the cluster ``ensure_cluster`` created for this grading, if it did (never raises)."""
-    if k8s.owner() != grader_owner(run_id):
-        return
-    try:
-        k8s.delete(progress=False)
-    except (k8s.CommandFailed, k8s.ClusterUnavailable) as exc:
-        show.warn(f"No pude borrar el clúster creado para esta corrección: {exc}")
+    k8s.delete_if_created_by(grader_owner(run_id))
