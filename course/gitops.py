@@ -61,12 +61,12 @@ class Applications:
         self._objects = client.CustomObjectsApi(self._client)
 
     def get(self, namespace: str, name: str) -> dict:
-        return self._call("get", self._objects.get_namespaced_custom_object,
+        return self._call("leer", self._objects.get_namespaced_custom_object,
                           namespace=namespace, name=name)
 
     def patch(self, namespace: str, name: str, body: dict) -> dict:
         # A dict body goes as application/merge-patch+json (kubectl patch --type=merge).
-        return self._call("patch", self._objects.patch_namespaced_custom_object,
+        return self._call("actualizar", self._objects.patch_namespaced_custom_object,
                           namespace=namespace, name=name, body=body)
 
     def close(self) -> None:
@@ -84,7 +84,7 @@ class Applications:
                 reason = json.loads(exc.body or "{}").get("message") or reason
             except ValueError:
                 pass
-            raise CommandFailed(f"{verb} applications.argoproj.io/{kwargs['name']} en "
+            raise CommandFailed(f"No se pudo {verb} applications.argoproj.io/{kwargs['name']} en "
                                 f"{kwargs['namespace']} falló ({exc.status}): {reason}") from None
 
 
