@@ -85,7 +85,7 @@ class Applications:
             except ValueError:
                 pass
             raise CommandFailed(f"No se pudo {verb} applications.argoproj.io/{kwargs['name']} en "
-                                f"{kwargs['namespace']} falló ({exc.status}): {reason}") from None
+                                f"{kwargs['namespace']} (HTTP {exc.status}): {reason}") from None
 
 
 # --- the Application, as this reconciler reads it -----------------------------------------
