@@ -7,10 +7,10 @@ from course import env, show
 
 def requires(line: str, cell: str, ipython) -> None:
     keys = line.split()
-    unknown = [k for k in keys if k not in env.detect()]
+    unknown = [k for k in keys if k not in env.DETECTORS]
     if unknown:
         raise ValueError(f"%%requires: capacidad desconocida {', '.join(unknown)}; "
-                         f"las conocidas son: {', '.join(env.detect())}.")
+                         f"las conocidas son: {', '.join(env.DETECTORS)}.")
     absent = env.missing(*keys)
     if absent:
         show.skipped(env.explain_missing(absent))

@@ -10,7 +10,8 @@ from course.env import Capability
 def fake_caps(monkeypatch):
     caps = {"docker": Capability("docker", "Motor Docker", False, "no responde", "Instala Docker"),
             "kind": Capability("kind", "kind", True, "kind v0.30", "")}
-    monkeypatch.setattr(env, "detect", lambda: caps)
+    for key, cap in caps.items():
+        monkeypatch.setitem(env.overrides, key, cap)
     return caps
 
 
@@ -32,6 +33,18 @@ def test_real_detection_lists_every_capability():
                          "act", "gitlabci", "actionlint", "haproxy", "alertmanager"}
     assert all(c.detail for c in caps.values())
     assert all(c.how_to for c in caps.values() if not c.available and c.key != "binder")
+
+
+def test_asking_one_capability_probes_only_that_one(monkeypatch):
+    """A process that only needs to know about the engine (the grader's cleanup, a kernel)
+    does not pay for the other probes; cluster and pods share one."""
+    monkeypatch.setattr(env, "_detected", {})
+    calls = []
+    monkeypatch.setitem(env.DETECTORS, "kind", lambda: calls.append("kind"))
+    env.get("binder")
+    assert set(env._detected) == {"binder"} and calls == []
+    env.get("pods")
+    assert set(env._detected) == {"binder", "cluster", "pods"}
 
 
 def test_no_engine_is_detected(monkeypatch):

@@ -187,9 +187,8 @@ def test_cli_writes_json_and_junit(tmp_path):
 
 
 def test_without_engine_docker_checks_are_skipped(tmp_path, monkeypatch):
-    caps = dict(env.detect())
-    caps["docker"] = env.Capability("docker", "Motor Docker", False, "no responde (prueba)")
-    monkeypatch.setattr(env, "detect", lambda: caps)
+    monkeypatch.setitem(env.overrides, "docker",
+                        env.Capability("docker", "Motor Docker", False, "no responde (prueba)"))
     folder = tmp_path / "entrega-lab01"
     folder.mkdir()
     (folder / "Dockerfile").write_text("FROM python:3.11.13-slim-bookworm\nUSER 1001\n")
