@@ -56,13 +56,26 @@ SLOW_MODULES = {"test_notebooks", "test_logstore", "test_grader_batch", "test_gr
                 "test_lab_command", "test_grader_lab09"}
 
 
-# Tests that run CI pipelines (act, gitlab-ci-local) go to one xdist worker, one after
-# another: two pipelines at once on the same engine were seen to trip over each other.
-# (Split in two groups the suite took no less when it was bound by the CPU: 48 min 11 s
-# against 47 min 25 s. With less CPU per test, this group became the critical path: 40.6
-# of 47.8 min in CI, session 11; splitting it again is the next thing to measure.)
-PIPELINE_TESTS = ("test_grader_lab05.py", "test_cicd_files.py::test_repository_workflow",
-                  "test_notebooks.py::test_notebook_runs[05_")
+# Tests that run CI pipelines (act, gitlab-ci-local), each a grading or a notebook of
+# 2-12 minutes, in two xdist groups of about the same length. Two pipelines at once on one
+# engine are what `curso corregir --clase --paralelo 2` does: each run has its own
+# registry, ports, act cache and HOME. History: one group (session 9) was the critical
+# path once the suite needed less CPU: 40.6 of 47.8 min in CI (session 11); two groups
+# gave nothing while the suite was bound by the CPU (session 10: 48 min 11 s against
+# 47 min 25 s), which sessions 11-12 cut.
+PIPELINE_GROUPS = {
+    "test_grader_lab05.py::test_typical_mistakes": "pipelines-2",
+    "test_grader_lab05.py::test_valid_alternative": "pipelines-2",
+    "test_grader_lab05.py::test_hanging_workflow": "pipelines-2",
+    "test_grader_lab05.py::test_seed_defects": "pipelines-2",
+    "test_grader_lab05.py": "pipelines-1",
+    "test_cicd_files.py::test_repository_workflow": "pipelines-1",
+    "test_notebooks.py::test_notebook_runs[05_": "pipelines-1",
+}
+
+
+def _pipeline_group(nodeid: str) -> str | None:
+    return next((group for key, group in PIPELINE_GROUPS.items() if key in nodeid), None)
 
 
 def _parallel(config) -> bool:
@@ -80,8 +93,9 @@ def pytest_collection_modifyitems(config, items):
         if (SLOW_FIXTURES & set(item.fixturenames) or module in SLOW_MODULES
                 or any(m.name == "slow" for m in item.iter_markers())):
             item.add_marker(pytest.mark.slow)
-        if any(key in item.nodeid for key in PIPELINE_TESTS):
-            item.add_marker(pytest.mark.xdist_group("pipelines"))
+        group = _pipeline_group(item.nodeid)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
         if item.get_closest_marker("alone") and _parallel(config):
             # The grader's integrity check compares the shared tree before and after each
             # notebook: a submission that tampers with it on purpose would make a grading
