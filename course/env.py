@@ -299,8 +299,14 @@ def detect() -> dict[str, Capability]:
     return {key: get(key) for key in DETECTORS}
 
 
-def refresh() -> dict[str, Capability]:
+def forget() -> None:
+    """Probe each capability again the next time it is asked for (e.g. after creating or
+    deleting a cluster)."""
     _detected.clear()
+
+
+def refresh() -> dict[str, Capability]:
+    forget()
     return detect()
 
 

@@ -576,9 +576,10 @@ def delete_if_created_by(run: str, quiet: bool = True) -> None:
 
 
 def _refresh_env() -> None:
+    # The cluster and pods capabilities are probed again when next asked for.
     from course import env
 
-    env.refresh()
+    env.forget()
 
 
 # --- reading state -----------------------------------------------------------------------

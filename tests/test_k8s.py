@@ -223,6 +223,18 @@ def test_stale_local_control_plane_is_replaced_by_a_new_one(spare_local_cluster)
                     namespace=namespace, echo=False)
 
 
+def test_a_grading_told_there_is_no_cluster_creates_none(monkeypatch, without):
+    """``without("cluster")`` (the static lab04 tests) grades as if there were no cluster:
+    the grader must not create one behind that (7 s, and a cluster nobody asked for)."""
+    from grader.labs import _cluster
+
+    asked = []
+    monkeypatch.setattr(k8s, "ensure", lambda owner: asked.append(owner))
+    without("cluster", "pods")
+    assert _cluster.ensure_cluster(Path("."), "t15-prueba") == {}
+    assert asked == []
+
+
 def test_a_cluster_created_for_a_grading_outlives_the_notebooks_cleanup(monkeypatch):
     """The grader creates a missing cluster under an owner of its own: the notebook's
     cleanup (same run id) leaves it for the checks, and the grader deletes it at the end
