@@ -163,6 +163,10 @@ VARIANTS = [
 ]
 
 
+# Each grading here starts the submitted service with uvicorn (~3 s): end to end, so out of
+# the fast subset, which keeps two of them (the untouched lab, the mistakes that leave the
+# other checks passing) to exercise this grader once.
+@pytest.mark.slow
 @pytest.mark.parametrize("name, logging_config, middleware, check_id, words", VARIANTS,
                          ids=[v[0] for v in VARIANTS])
 def test_typical_mistake_is_caught(tmp_path, name, logging_config, middleware, check_id, words):
@@ -210,6 +214,7 @@ class RequestIdMiddleware(BaseHTTPMiddleware):
 '''
 
 
+@pytest.mark.slow
 def test_base_http_middleware_is_caught(tmp_path):
     result = grade(submit(tmp_path, LOGGING_CONFIG, BASE_HTTP_MIDDLEWARE), "lab07")
     assert result.statuses()["middleware.asgi_puro"] == "failed", result.to_markdown()
@@ -217,6 +222,7 @@ def test_base_http_middleware_is_caught(tmp_path):
     assert "error" not in result.statuses().values(), result.to_markdown()
 
 
+@pytest.mark.slow
 def test_structured_tracebacks_are_accepted(tmp_path):
     """dict_tracebacks (structlog's own advice for JSON) instead of format_exc_info."""
     config = replaced(LOGGING_CONFIG, "[structlog.processors.format_exc_info,",
