@@ -10,7 +10,7 @@ import tempfile
 import time
 from datetime import datetime
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 
@@ -190,13 +190,17 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
         removed["volúmenes"] += 1
     prefix = NAME_PREFIX if run == "*" else f"{run or run_id()}-"
     named = list_images(c, filters={"reference": f"{prefix}*"})
-    # Exclusive: removing an image also removes its untagged parents, which a build of
-    # another run may be using as cache at this very moment (seen in parallel test runs:
-    # "unknown parent image ID"). Builds hold the lock shared, see build_lock.
-    with build_lock(exclusive=True):
-        dangling = [i for i in (list_images(c, filters={"dangling": True}) if since is not None else [])
-                    if _created(i) >= since - 2]  # 2 s: clock granularity
-        built = [i for i in list_images(c, filters=COMPOSE_FILTER) if mine(i.labels or {})]
+    # Exclusive: removing an image also removes its untagged parents, which a build of another
+    # run may be using as cache at this very moment (seen in parallel test runs: "unknown
+    # parent image ID"). Builds hold the lock shared, see build_lock. Only the classic
+    # builder makes such parents (and the untagged stage images swept below): BuildKit's
+    # images have none and its cache is its own, so with nothing of that kind to remove
+    # the cleanup does not wait for the builds of other runs to end.
+    built = [i for i in list_images(c, filters=COMPOSE_FILTER) if mine(i.labels or {})]
+    labelled = list_images(c, all=True, filters=flt)
+    classic = _stage_images(c, since) or any(i.attrs.get("Parent") for i in [*named, *labelled, *built])
+    with build_lock(exclusive=True) if classic else nullcontext():
+        dangling = _stage_images(c, since)
         # Named images may be shared with another run (same cached stage): untag only ours;
         # Docker deletes the image when its last tag goes.
         for image in named:
@@ -204,7 +208,8 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
                 if ref.startswith(prefix):
                     ignore_missing(c.images.remove, ref)
                     removed["imágenes"] += 1
-        _remove_images(c, [*list_images(c, all=True, filters=flt), *built], removed)
+        _remove_images(c, [*(list_images(c, all=True, filters=flt) if classic else labelled), *built],
+                       removed)
         # Untagged a moment ago is not untagged now: a build outside this lock (the docker
         # CLI of a pipeline, 15.5) may have just produced and tagged the same image ID.
         _remove_images(c, dangling, removed, only_if_untagged=True)
@@ -230,6 +235,15 @@ def remove_images(refs) -> int:
                 if exc.status_code != 409:  # 409: still used by a container that is not ours
                     raise
     return removed
+
+
+def _stage_images(c, since: float | None) -> list:
+    """Untagged images created since ``since``: the stages a classic multi-stage build
+    leaves (BuildKit leaves none)."""
+    if since is None:
+        return []
+    return [i for i in list_images(c, filters={"dangling": True})
+            if _created(i) >= since - 2]  # 2 s: clock granularity
 
 
 def _remove_images(c, images, removed: dict[str, int], only_if_untagged: bool = False) -> None:

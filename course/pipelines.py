@@ -92,6 +92,12 @@ def _tool_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["ACT_DISABLE_VERSION_CHECK"] = "1"   # act would call GitHub at start-up
+    # `docker build` in the jobs uses BuildKit, as it does by default since Docker 23 (and on
+    # GitHub's runners); the Docker 20.10 CLI of some Linux distributions still needs asking.
+    # Its cache outlives the images (the classic builder's cache was the images themselves,
+    # deleted by every cleanup) and it makes no parent images, so a pipeline does not hold the
+    # build lock that the cleanup of other runs waits for (course.docker.build_lock).
+    env.setdefault("DOCKER_BUILDKIT", "1")
     env.update(extra)
     return env
 
@@ -189,12 +195,7 @@ def _execute(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
              tool_name: str) -> tuple[int | None, str, float, bool]:
     """Run in its own process group, so a timeout stops the whole tree (docker build too)."""
     started = time.perf_counter()
-    # The pipeline's steps run `docker build` with the docker CLI: like every build of the
-    # course they hold the build lock shared, so that the cleanup of another run (which
-    # takes it exclusive) never deletes the cache images they are building on (seen with
-    # parallel gradings: "unknown parent image ID", "No such image").
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as out, \
-            cdocker.build_lock(exclusive=False):
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         timed_out = False

@@ -111,3 +111,38 @@ def test_dockerfile_parsing_writes_nothing_to_disk(tmp_path, monkeypatch):
     stages = cdockerfile.stages("ARG V=3.11.13\nFROM python:${V}-slim AS b\nFROM b\nUSER 1001\n")
     assert [s["base"] for s in stages][0] == "python:3.11.13-slim"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cleanup_waits_for_other_builds_only_when_it_removes_classic_images(base, tmp_path):
+    """Removing an image of the classic builder also deletes its untagged parents, which a
+    build of another run may be using: that cleanup waits for the builds in progress (the
+    build lock). A BuildKit image has no parent: its cleanup does not wait (in CI it used to
+    wait for the pipelines of other tests, which held the lock for minutes)."""
+    import threading
+
+    from course import buildkit
+
+    if not buildkit.available():
+        pytest.skip("sin BuildKit (docker buildx)")
+
+    def cleanup_finishes_during_a_build(run: str) -> bool:
+        """Whether cleanup(run) finished while the lock was held shared, as by a build."""
+        done = threading.Event()
+        with cdocker.build_lock(exclusive=False):
+            worker = threading.Thread(target=lambda: (cdocker.cleanup(run, quiet=True), done.set()))
+            worker.start()
+            finished = done.wait(timeout=20)
+        worker.join(timeout=120)
+        assert done.is_set(), "la limpieza no terminó tras liberar el cerrojo"
+        return finished
+
+    with cdocker.run_scope() as modern_run, cdocker.run_scope() as classic_run:
+        (tmp_path / "Dockerfile").write_text(f"FROM {base}\nRUN echo {modern_run} > /marca\n")
+        modern = buildkit.build(tmp_path, f"{modern_run}-moderna:1", run=modern_run)
+        classic = imagebuild.build(tmp_path, f"{classic_run}-clasica:1", run=classic_run, quiet=True)
+        assert not modern.image.attrs.get("Parent") and classic.image.attrs.get("Parent")
+
+        assert cleanup_finishes_during_a_build(modern_run) is True
+        assert cleanup_finishes_during_a_build(classic_run) is False
+        for report in (modern, classic):
+            assert not cdocker.list_images(cdocker.client(), filters={"reference": report.tag})

@@ -529,8 +529,8 @@ def github_reuses_cache(ctx):
     build_lines = [line for line in run.log.splitlines() if line.startswith("[build")]
     assert build_lines, "En el push a main no se ejecutó ningún job «build»."
     reused = sum(any(mark in line for mark in CACHE_MARKS) for line in build_lines)
-    assert reused >= 2, ("La segunda construcción no reutilizó capas (ningún «Using cache» en el "
-                         "log del job build): no uses --no-cache y copia requirements.txt antes "
+    assert reused >= 2, ("La segunda construcción no reutilizó capas (ningún paso «CACHED» de "
+                         "BuildKit ni «Using cache» del constructor clásico en el log del job build): no uses --no-cache y copia requirements.txt antes "
                          "que el código.")
 
 
