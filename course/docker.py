@@ -8,9 +8,9 @@ import re
 import secrets
 import tempfile
 import time
-from datetime import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -220,11 +220,13 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
 
 
 def remove_images(refs) -> int:
-    """Remove images (ids or tags) outside ``cleanup``. Under the exclusive build lock:
-    deleting the last tag also deletes the untagged parent layers, which a build of another
-    run (same service, same cache) may be stepping through right now."""
+    """Remove images (ids or tags) outside ``cleanup``. Under the exclusive build lock when
+    one of them comes from the classic builder: deleting its last tag also deletes the
+    untagged parent layers, which a build of another run (same service, same cache) may be
+    stepping through right now."""
+    refs = list(refs)
     removed = 0
-    with build_lock(exclusive=True):
+    with build_lock(exclusive=True) if _have_parents(refs) else nullcontext():
         for ref in refs:
             try:
                 client().images.remove(ref, force=True)
@@ -235,6 +237,16 @@ def remove_images(refs) -> int:
                 if exc.status_code != 409:  # 409: still used by a container that is not ours
                     raise
     return removed
+
+
+def _have_parents(refs: list) -> bool:
+    for ref in refs:
+        try:
+            if client().images.get(ref).attrs.get("Parent"):
+                return True
+        except NotFound:
+            pass
+    return False
 
 
 def _stage_images(c, since: float | None) -> list:
