@@ -525,3 +525,25 @@ def test_prose_is_left_for_manual_review(tmp_path, notebook, words):
     result = checks.run_check(chk, ctx)
     assert (result.status, result.points, result.earned) == ("manual", 0, 0)
     assert words in result.message, result.message
+
+
+BUILDKIT_NO_CACHE = """\
+[build]   | #3 [internal] load metadata for docker.io/library/python:3.11.13-slim-bookworm
+[build]   | #4 [builder 1/5] FROM docker.io/library/python:3.11.13-slim-bookworm
+[build]   | #4 CACHED
+[build]   | #9 [runtime 1/6] FROM docker.io/library/python:3.11.13-slim-bookworm
+[build]   | #9 CACHED
+[build]   | #6 [builder 2/5] RUN python -m venv /opt/venv
+[build]   | #7 [builder 3/5] COPY requirements.txt .
+"""
+
+
+@pytest.mark.parametrize("log, reused", [
+    # BuildKit marks the FROM of a local base CACHED even with --no-cache: no reused layer.
+    (BUILDKIT_NO_CACHE, 0),
+    (BUILDKIT_NO_CACHE + "[build]   | #6 CACHED\n[build]   | #7 CACHED\n", 2),
+    ("[build]   | Step 2/9 : RUN pip install -r requirements.txt\n"
+     "[build]   |  ---> Using cache\n[build]   |  ---> Using cache\n", 2),
+], ids=["buildkit_no_cache", "buildkit", "clasico"])
+def test_reused_build_steps_are_counted_without_the_base_image(log, reused):
+    assert lab05.reused_steps(log.splitlines()) == reused
