@@ -232,6 +232,27 @@ def _execute(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
     return (None if timed_out else proc.returncode), log, seconds, timed_out
 
 
+# A build step served from the cache: «---> Using cache» (classic builder) or «#7 CACHED»
+# under the step's own «#7 [stage 2/6] RUN …» line (BuildKit, which also marks CACHED the
+# FROM of a local base image, even with --no-cache: not a reused layer).
+_BUILDKIT_STEP = re.compile(r"#(\d+) \[[^\]]*\] (\w+)")
+_BUILDKIT_CACHED = re.compile(r"#(\d+) CACHED\b")
+
+
+def reused_build_steps(lines: list[str]) -> int:
+    """How many Dockerfile steps (FROM aside) a build log says came from the cache."""
+    instruction: dict[str, str] = {}
+    reused = 0
+    for line in lines:
+        if "Using cache" in line:
+            reused += 1
+        elif step := _BUILDKIT_STEP.search(line):
+            instruction[step[1]] = step[2].upper()
+        elif (cached := _BUILDKIT_CACHED.search(line)) and instruction.get(cached[1]) != "FROM":
+            reused += 1
+    return reused
+
+
 # --- act (GitHub Actions) ----------------------------------------------------------------
 
 def push_event(ref: str) -> dict:

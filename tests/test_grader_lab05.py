@@ -546,4 +546,4 @@ BUILDKIT_NO_CACHE = """\
      "[build]   |  ---> Using cache\n[build]   |  ---> Using cache\n", 2),
 ], ids=["buildkit_no_cache", "buildkit", "clasico"])
 def test_reused_build_steps_are_counted_without_the_base_image(log, reused):
-    assert lab05.reused_steps(log.splitlines()) == reused
+    assert pipelines.reused_build_steps(log.splitlines()) == reused

@@ -44,25 +44,6 @@ SECRET_NAME = "REGISTRY_PASSWORD"
 SHA_TAG = re.compile(r"[0-9a-f]{7,40}")
 BUG_FILE = "app/health.py"
 BUG = ('return {"estado": "vivo"}', 'return {"estado": "caido"}')  # test_routes catches it
-# A build step served from the cache: «---> Using cache» (classic builder) or «#7 CACHED»
-# under the step's own «#7 [stage 2/6] RUN …» line (BuildKit, which also marks CACHED the
-# FROM of a local base image, even with --no-cache: not a reused layer).
-_BUILDKIT_STEP = re.compile(r"#(\d+) \[[^\]]*\] (\w+)")
-_BUILDKIT_CACHED = re.compile(r"#(\d+) CACHED\b")
-
-
-def reused_steps(lines: list[str]) -> int:
-    """How many Dockerfile steps (FROM aside) a build log says came from the cache."""
-    instruction: dict[str, str] = {}
-    reused = 0
-    for line in lines:
-        if "Using cache" in line:
-            reused += 1
-        elif step := _BUILDKIT_STEP.search(line):
-            instruction[step[1]] = step[2].upper()
-        elif (cached := _BUILDKIT_CACHED.search(line)) and instruction.get(cached[1]) != "FROM":
-            reused += 1
-    return reused
 LOGIN_OK = "Login Succeeded"
 GAP = "NotImplementedError"
 KUBE_SECRET = "KUBECONFIG_DATA"
@@ -546,7 +527,7 @@ def github_reuses_cache(ctx):
     assert run.ok, f"El pipeline del push a main no terminó bien: {_explain(run)}"
     build_lines = [line for line in run.log.splitlines() if line.startswith("[build")]
     assert build_lines, "En el push a main no se ejecutó ningún job «build»."
-    reused = reused_steps(build_lines)
+    reused = pipelines.reused_build_steps(build_lines)
     assert reused >= 2, ("La segunda construcción no reutilizó capas (ningún paso «CACHED» de "
                          "BuildKit ni «Using cache» del constructor clásico en el log del job build): no uses --no-cache y copia requirements.txt antes "
                          "que el código.")
