@@ -4,13 +4,11 @@ Building images lives in ``course.imagebuild``."""
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -249,21 +247,23 @@ def _have_parents(refs: list) -> bool:
     return False
 
 
-def _stage_images(c, since: float | None) -> list:
-    """Untagged images created since ``since``: the stages a classic multi-stage build
-    leaves (BuildKit leaves none)."""
+def _stage_images(c, since: float | None) -> list[str]:
+    """Ids of the untagged images created since ``since``: the stages a classic multi-stage
+    build leaves (BuildKit leaves none). From the listing alone (``images.list`` inspects
+    each one, and another run's cleanup may delete one meanwhile)."""
     if since is None:
         return []
-    return [i for i in list_images(c, filters={"dangling": True})
-            if _created(i) >= since - 2]  # 2 s: clock granularity
+    return [i["Id"] for i in c.api.images(filters={"dangling": True})
+            if i["Created"] >= since - 2]  # 2 s: clock granularity
 
 
 def _remove_images(c, images, removed: dict[str, int], only_if_untagged: bool = False) -> None:
-    for image in {i.id: i for i in images}.values():
+    """Remove images (objects or ids)."""
+    for image_id in dict.fromkeys(getattr(i, "id", i) for i in images):
         try:
-            if only_if_untagged and c.images.get(image.id).tags:
+            if only_if_untagged and c.images.get(image_id).tags:
                 continue
-            c.images.remove(image.id, force=True)
+            c.images.remove(image_id, force=True)
             removed["imágenes"] += 1
         except NotFound:
             pass
@@ -301,12 +301,6 @@ def _unique(*groups):
         for item in group:
             seen.setdefault(item.id, item)
     return list(seen.values())
-
-
-def _created(image) -> float:
-    """Creation time of an image as a Unix time (Docker gives RFC 3339 with nanoseconds)."""
-    stamp = re.sub(r"(\.\d{6})\d*", r"\1", image.attrs["Created"]).replace("Z", "+00:00")
-    return datetime.fromisoformat(stamp).timestamp()
 
 
 def ignore_missing(fn, *args, **kwargs) -> None:
