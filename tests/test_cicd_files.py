@@ -95,16 +95,3 @@ def test_gitlab_summary_is_read_with_or_without_colours():
     assert jobs == {"deploy": "failure", "test (api)": "success"}
     assert "\x1b" not in log and "> error: timed out" in log
 
-
-def test_jobs_build_with_buildkit_when_buildx_is_system_wide(monkeypatch):
-    """The jobs' `docker build` uses BuildKit (as Docker 23+ does) when the CLI finds buildx
-    even with the job's own DOCKER_CONFIG; then a pipeline does not hold the build lock. In
-    CI scripts/install_buildx.sh puts it there."""
-    found = pipelines.buildkit_in_jobs()
-    if os.environ.get("TEMA15_REQUIERE_DOCKER"):
-        assert found, f"buildx no está en {pipelines.SYSTEM_PLUGIN_DIRS} (scripts/install_buildx.sh)"
-    monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
-    monkeypatch.setattr(pipelines, "buildkit_in_jobs", lambda: True)
-    assert pipelines._tool_env()["DOCKER_BUILDKIT"] == "1"
-    monkeypatch.setattr(pipelines, "buildkit_in_jobs", lambda: False)
-    assert "DOCKER_BUILDKIT" not in pipelines._tool_env()
