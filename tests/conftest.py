@@ -183,6 +183,8 @@ def without(monkeypatch):
     """``without("cluster", "docker")``: grade as if those capabilities were missing
     (their checks are skipped), e.g. to test the static checks quickly."""
     def hide(*keys: str) -> None:
+        if "cluster" in keys:  # static mode: nothing finds or creates a cluster
+            monkeypatch.setenv(k8s.MODE_ENV, "ninguno")
         for key in keys:  # env.refresh() keeps hiding them
             cap = env.get(key)
             monkeypatch.setitem(env.overrides, key, env.Capability(

@@ -228,11 +228,11 @@ def test_a_grading_told_there_is_no_cluster_creates_none(monkeypatch, without):
     the grader must not create one behind that (7 s, and a cluster nobody asked for)."""
     from grader.labs import _cluster
 
-    asked = []
-    monkeypatch.setattr(k8s, "ensure", lambda owner: asked.append(owner))
+    created = []
+    monkeypatch.setattr(k8s, "create", lambda **kwargs: created.append(kwargs))
     without("cluster", "pods")
     assert _cluster.ensure_cluster(Path("."), "t15-prueba") == {}
-    assert asked == []
+    assert created == [] and k8s.find() is None
 
 
 def test_a_cluster_created_for_a_grading_outlives_the_notebooks_cleanup(monkeypatch):

@@ -529,8 +529,8 @@ def github_reuses_cache(ctx):
     assert build_lines, "En el push a main no se ejecutó ningún job «build»."
     reused = pipelines.reused_build_steps(build_lines)
     assert reused >= 2, ("La segunda construcción no reutilizó capas (ningún paso «CACHED» de "
-                         "BuildKit ni «Using cache» del constructor clásico en el log del job build): no uses --no-cache y copia requirements.txt antes "
-                         "que el código.")
+                         "BuildKit ni «Using cache» del constructor clásico en el log del job "
+                         "build): no uses --no-cache y copia requirements.txt antes que el código.")
 
 
 @check("secretos.fugas", points=2, needs=("docker", "act", "gitlabci"))
