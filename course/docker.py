@@ -46,6 +46,12 @@ def build_lock(exclusive: bool) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def flock(handle) -> None:
+    """An exclusive lock on an open file until it is closed (nothing where fcntl is missing)."""
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+
+
 def _builds_hold_the_lock() -> None:
     """Every ``client.images.build(...)`` in a process that imported the course (a
     student's notebook calls it directly, 15.1) holds the build lock shared for its

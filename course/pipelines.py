@@ -18,6 +18,7 @@ images they build are tagged with the run's registry host (a free port per run),
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -31,9 +32,9 @@ from pathlib import Path
 
 import git
 import yaml
-from docker.errors import DockerException
+from docker.errors import DockerException, ImageNotFound
 
-from course import REPO_ROOT, processes
+from course import REPO_ROOT, processes, show
 from course import docker as cdocker
 
 SERVICE_DIR = REPO_ROOT / "service"
@@ -96,6 +97,22 @@ def _tool_env(**extra: str) -> dict[str, str]:
     return env
 
 
+SHIMS_DIR = Path(__file__).parent / "shims"
+
+
+def _job_env(**extra: str) -> dict[str, str]:
+    """The tools' environment for running a pipeline: the jobs' ``docker`` is the course's
+    shim (``course/shims/docker``), which holds the build lock shared only while an image
+    builds. Holding it for the whole pipeline (16–60 s) made every other run's cleanup wait
+    for a moment with no pipeline running (31.6 s measured, session 12)."""
+    env = _tool_env(**extra)
+    real = shutil.which("docker", path=env["PATH"])
+    if real and os.name == "posix":
+        env.update(PATH=f"{SHIMS_DIR}{os.pathsep}{env['PATH']}", TEMA15_DOCKER=real,
+                   TEMA15_BUILD_LOCK=str(cdocker.BUILD_LOCK))
+    return env
+
+
 # --- the work repository ---------------------------------------------------------------
 
 @dataclass
@@ -148,6 +165,45 @@ def new_repo(run: str | None = None, *, github: str | None = None,
     return work
 
 
+# --- the layer cache the jobs' builds start from -------------------------------------------
+
+SEED_REPOSITORY = "tema15/cache-pipelines"
+SEED_LOCK = Path(tempfile.gettempdir()) / "tema15-cache-pipelines.lock"
+
+
+def seed_build_cache(python_image: str) -> str:
+    """Build the service's Dockerfile once with the engine's classic builder, as the jobs'
+    ``docker build`` does, and keep it tagged (no run label: ``curso limpiar`` leaves it).
+
+    Its intermediate images are the cache the jobs' first build starts from: without it
+    every grading installs the dependencies again (~45 s) in each pipeline tool, because
+    removing a run's images also removes their untagged parents. The builder stage is
+    tagged too: its last image has no child, and an untagged leaf is what a cleanup sweeps.
+    The tag follows the Dockerfile, the requirements and the base image, so a change to
+    any of them makes a new seed (and the old one is removed)."""
+    client = cdocker.client()
+    digest = hashlib.sha256(client.images.get(python_image).id.encode())
+    for name in ("Dockerfile", "requirements.txt", "requirements.lock"):
+        digest.update((SERVICE_DIR / name).read_bytes())
+    tag = f"{SEED_REPOSITORY}:{digest.hexdigest()[:12]}"
+    with open(SEED_LOCK, "a+") as handle:
+        cdocker.flock(handle)  # two gradings that need it build it once
+        try:
+            client.images.get(tag)
+            return tag
+        except ImageNotFound:
+            pass
+        show.info("Preparando la caché de capas de los pipelines (una sola vez, ~1 min)…")
+        args = {"PYTHON_IMAGE": python_image}
+        client.images.build(path=str(SERVICE_DIR), tag=f"{tag}-builder", target="builder",
+                            buildargs=args, rm=True)
+        client.images.build(path=str(SERVICE_DIR), tag=tag, buildargs=args, rm=True)
+        old = [ref for image in client.images.list(name=SEED_REPOSITORY) for ref in image.tags
+               if ref not in (tag, f"{tag}-builder")]
+        cdocker.remove_images(old)
+    return tag
+
+
 # --- results ---------------------------------------------------------------------------
 
 @dataclass
@@ -189,15 +245,11 @@ def _execute(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
              tool_name: str) -> tuple[int | None, str, float, bool]:
     """Run in its own process group, so a timeout stops the whole tree (docker build too)."""
     started = time.perf_counter()
-    # The pipeline's steps run `docker build` with the docker CLI: like every build of the
-    # course they hold the build lock shared, so that the cleanup of another run (which
-    # takes it exclusive) never deletes the cache images they are building on (seen with
-    # parallel gradings: "unknown parent image ID", "No such image"). A job that uses
-    # BuildKit would not need it, but switching the jobs to BuildKit (DOCKER_BUILDKIT=1,
-    # buildx in a system plugin directory) made github.cache see no CACHED step for the
-    # solution in CI (session 12, cause not found): the jobs keep the engine's default.
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as out, \
-            cdocker.build_lock(exclusive=False):
+    # The jobs' `docker build` (the engine's default, classic builder here) holds the build
+    # lock through the shim of _job_env: see course/shims/docker. (Jobs with BuildKit would
+    # not need it, but with BuildKit github.cache saw no CACHED step for the solution in
+    # CI, session 12, cause not found.)
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         timed_out = False
@@ -268,7 +320,7 @@ def run_act(work: WorkRepo, *, event: str = "push", ref: str = "refs/heads/main"
             cmd += ["--var", f"{key}={value}"]
         # act keeps its working copies under $XDG_CACHE_HOME/act: a private one per run;
         # a private HOME too, so a `docker login` in a step never touches the user's.
-        env = _tool_env(XDG_CACHE_HOME=str(private / "cache"), HOME=str(private))
+        env = _job_env(XDG_CACHE_HOME=str(private / "cache"), HOME=str(private))
         code, raw, seconds, timed_out = _execute(cmd, cwd=work.path, env=env, timeout=timeout,
                                                  tool_name="act")
     log, jobs = _parse_act(raw)
@@ -329,7 +381,7 @@ def run_gitlab(work: WorkRepo, *, tag: str | None = None, branch: str = "main",
             cmd += ["--manual", job]
         # A private HOME: the job's bash must not read the user's ~/.bashrc (a pyenv or
         # conda init there would put another Python first in PATH), nor write to ~/.docker.
-        code, log, seconds, timed_out = _execute(cmd, cwd=work.path, env=_tool_env(HOME=str(private)),
+        code, log, seconds, timed_out = _execute(cmd, cwd=work.path, env=_job_env(HOME=str(private)),
                                                  timeout=timeout, tool_name="gitlab-ci-local")
     log, jobs = _parse_gitlab(log)
     return PipelineRun("gitlab-ci-local", code, seconds, log, jobs, timed_out)

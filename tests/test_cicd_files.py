@@ -95,3 +95,45 @@ def test_gitlab_summary_is_read_with_or_without_colours():
     assert jobs == {"deploy": "failure", "test (api)": "success"}
     assert "\x1b" not in log and "> error: timed out" in log
 
+
+
+def test_the_jobs_docker_holds_the_build_lock_only_while_building(tmp_path):
+    """course/shims/docker: `docker build` waits while a cleanup holds the build lock
+    exclusive; any other docker command runs at once (the shim calls a stand-in here)."""
+    from course import docker as cdocker
+
+    shim = pipelines.SHIMS_DIR / "docker"
+    lock = tmp_path / "build.lock"
+    shim_env = {**os.environ, "TEMA15_DOCKER": "/bin/echo", "TEMA15_BUILD_LOCK": str(lock)}
+    with open(lock, "a+") as handle:
+        cdocker.flock(handle)
+        other = subprocess.run([str(shim), "push", "x"], env=shim_env, capture_output=True,
+                               text=True, timeout=20, check=True)
+        assert other.stdout == "push x\n"
+        for build in (["build", "."], ["image", "build", "."], ["buildx", "build", "."]):
+            with pytest.raises(subprocess.TimeoutExpired):
+                subprocess.run([str(shim), *build], env=shim_env, capture_output=True, timeout=2,
+                               check=False)
+    done = subprocess.run([str(shim), "build", "."], env=shim_env, capture_output=True,
+                          text=True, timeout=20, check=True)
+    assert done.stdout == "build .\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_the_jobs_call_docker_through_the_shim(kind):
+    """Both runners keep the PATH the course gives them: a job's `docker` is the shim."""
+    missing = env.missing("act" if kind == "github" else "gitlabci")
+    if missing:
+        pytest.skip(env.explain_missing(missing))
+    step = 'echo "docker es $(command -v docker)"'
+    github = ("on: push\njobs:\n  quien:\n    runs-on: ubuntu-latest\n    steps:\n"
+              f"      - run: '{step}'\n")
+    gitlab = f"quien:\n  script:\n    - '{step}'\n"
+    work = pipelines.new_repo(**{kind: github if kind == "github" else gitlab})
+    try:
+        run = pipelines.run_act(work) if kind == "github" else pipelines.run_gitlab(work)
+    finally:
+        pipelines.cleanup(work.run)
+    assert run.ok, run.tail()
+    assert f"docker es {pipelines.SHIMS_DIR / 'docker'}" in run.log, run.tail()

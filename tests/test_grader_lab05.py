@@ -3,7 +3,9 @@ and score 100 %; the untouched lab fails cleanly; typical mistakes fail their ow
 with a Spanish message; a different but valid pair of pipelines scores 100 %; a hanging
 workflow is stopped; nothing is left behind."""
 import base64
+import os
 import re
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -161,6 +163,26 @@ def test_typical_mistakes_fail_their_checks(runners, tmp_path):
                     "github.test_para", "secretos.ficheros"):
         assert state[passing] == "passed", (passing, text[passing])
     assert_leaves_nothing(result)
+
+
+def test_the_jobs_first_build_starts_from_the_kept_layer_cache(runners, run_id):
+    """The seed, made once and kept, serves the dependencies step of a job's first build
+    (the engine's classic builder, as in the jobs): a grading does not reinstall them."""
+    python = images.ensure("python-slim")
+    seed = pipelines.seed_build_cache(python)
+    assert pipelines.seed_build_cache(python) == seed
+    work = pipelines.new_repo(run_id)
+    tag = f"{run_id}-semilla:prueba"
+    try:
+        out = subprocess.run(["docker", "build", "--build-arg", f"PYTHON_IMAGE={python}",
+                              "--tag", tag, "."], cwd=work.path, capture_output=True, text=True,
+                             env={**os.environ, "DOCKER_BUILDKIT": "0"}, check=True).stdout
+    finally:
+        cdocker.remove_images([tag])
+        pipelines.cleanup(run_id)
+    steps = re.split(r"^Step \d+/\d+ : ", out, flags=re.MULTILINE)
+    install = [step for step in steps if step.startswith("RUN /opt/venv/bin/pip install")]
+    assert len(install) == 1 and "Using cache" in install[0], out
 
 
 class RecordedFacts:

@@ -366,6 +366,10 @@ def _scenarios(ctx, kind: str) -> dict:
         except (creg.RegistryError, DockerException) as exc:
             raise RuntimeError(f"el corrector no pudo arrancar el registro: {exc}") from None
         variables, secret_values = _common_variables(host), {SECRET_NAME: secret}
+        try:  # the jobs' first build takes the dependencies layer from the cache
+            pipelines.seed_build_cache(variables["PYTHON_IMAGE"])
+        except DockerException:
+            pass  # without it the first build installs them: slower, same grade
         cluster, namespace = _deploy_target(ctx, kind)
         if cluster is not None:
             secret_values[KUBE_SECRET] = pipelines.kubeconfig_secret(cluster)
