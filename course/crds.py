@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from course import REPO_ROOT, waiting
-from course.k8s import CACHE, Cluster, CommandFailed
+from course.k8s import CACHE, Cluster, CommandFailed, objects
 
 SOURCES = REPO_ROOT / "deploy" / "crds" / "sources.txt"
 DIRECTORY = CACHE / "crds"
@@ -45,7 +43,7 @@ def missing(*groups: str) -> list[str]:
 def crd_names(*groups: str) -> list[str]:
     """The names of the CRDs in the files of ``groups``."""
     return [doc["metadata"]["name"] for g in groups for f in files(g)
-            for doc in yaml.safe_load_all(f.read_text()) if isinstance(doc, dict)]
+            for doc in objects(f.read_text())]
 
 
 def install(cluster: Cluster, *groups: str, echo: bool = False) -> list[str]:

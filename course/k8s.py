@@ -584,9 +584,14 @@ def _refresh_env() -> None:
 
 # --- reading state -----------------------------------------------------------------------
 
+# libyaml's safe loader when PyYAML was built with it: several times faster than the pure
+# Python one on rendered charts and CRD files (a lab04 grading spent 0.47 of 2.9 s here).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def objects(text: str) -> list[dict]:
     """The Kubernetes objects in a multi-document YAML string (empty documents dropped)."""
-    return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
+    return [doc for doc in yaml.load_all(text, Loader=_YAML_LOADER) if isinstance(doc, dict)]
 
 
 def sample_rollout(cluster: Cluster, namespace: str, name: str, *, timeout: float = 120,
