@@ -4,6 +4,7 @@ pass), the Grafana provisioning files fit together, and a real Prometheus starte
 Compose, scraping a real service container, returns data for every dashboard query."""
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -168,6 +169,7 @@ def stack(tools, run_id):
     finally:
         subprocess.run([*cmd, "down", "-v", "--timeout", "5"], env=environ, capture_output=True,
                        check=False)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_every_dashboard_query_returns_data(stack):
