@@ -31,14 +31,13 @@ BUILD_LOCK = Path(tempfile.gettempdir()) / "tema15-docker-build.lock"
 
 
 @contextmanager
-def build_lock(exclusive: bool) -> Iterator[None]:
-    """Builds hold it shared; the sweep of untagged images in ``cleanup`` holds it exclusive,
-    so a sweep never deletes the still-untagged stage image of a build in progress (in this
-    process or another one on the same machine)."""
+def file_lock(path: Path, exclusive: bool = True) -> Iterator[None]:
+    """An inter-process lock on ``path`` (flock), held for the ``with`` block; nothing
+    where fcntl is missing."""
     if fcntl is None:
         yield
         return
-    with open(BUILD_LOCK, "a+") as handle:
+    with open(path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield
@@ -46,10 +45,11 @@ def build_lock(exclusive: bool) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def flock(handle) -> None:
-    """An exclusive lock on an open file until it is closed (nothing where fcntl is missing)."""
-    if fcntl is not None:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def build_lock(exclusive: bool):
+    """Builds hold it shared; the sweep of untagged images in ``cleanup`` holds it exclusive,
+    so a sweep never deletes the still-untagged stage image of a build in progress (in this
+    process or another one on the same machine)."""
+    return file_lock(BUILD_LOCK, exclusive)
 
 
 def _builds_hold_the_lock() -> None:

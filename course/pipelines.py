@@ -186,8 +186,7 @@ def seed_build_cache(python_image: str) -> str:
     for name in ("Dockerfile", "requirements.txt", "requirements.lock"):
         digest.update((SERVICE_DIR / name).read_bytes())
     tag = f"{SEED_REPOSITORY}:{digest.hexdigest()[:12]}"
-    with open(SEED_LOCK, "a+") as handle:
-        cdocker.flock(handle)  # two gradings that need it build it once
+    with cdocker.file_lock(SEED_LOCK):  # two gradings that need it build it once
         try:
             client.images.get(tag)
             return tag

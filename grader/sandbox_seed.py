@@ -5,7 +5,6 @@ used blocks is several times cheaper than ``docker save | docker load`` of the s
 into every sandbox, which had to export, hash and unpack each layer again."""
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -41,8 +40,7 @@ def seed(references: Mapping[str, str], disk_gb: float) -> Path:
     folder = seeds_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key(present, disk_gb)}.ext4"
-    with (folder / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two workers needing the same seed make it once
+    with cdocker.file_lock(folder / ".lock"):  # two workers needing the same seed make it once
         if not path.is_file():
             _make(path, present, disk_gb)
             _prune(folder)

@@ -5,7 +5,6 @@ anything behind."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import uuid
 
@@ -24,13 +23,11 @@ _NESTED = pytest.StashKey[bool]()          # a session started from inside anoth
 @contextlib.contextmanager
 def machine_lock(name: str):
     """One holder at a time across the xdist workers (a file lock in the cache)."""
+    from course import docker as cdocker  # the docker SDK: only where a lock is taken
+
     k8s.CACHE.mkdir(parents=True, exist_ok=True)
-    with open(k8s.CACHE / f"{name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with cdocker.file_lock(k8s.CACHE / f"{name}.lock"):
+        yield
 
 
 def _is_controller(config) -> bool:

@@ -107,8 +107,7 @@ def test_the_jobs_docker_holds_the_build_lock_only_while_building(tmp_path):
     lock = tmp_path / "build.lock"
     shim_env = {**os.environ, "TEMA15_DOCKER": "/bin/echo", "TEMA15_BUILD_LOCK": str(lock)}
     builds = (["build", "."], ["image", "build", "."], ["buildx", "build", "."])
-    with open(lock, "a+") as handle:
-        cdocker.flock(handle)
+    with cdocker.file_lock(lock):
         waiting = [subprocess.Popen([shim, *b], env=shim_env, stdout=subprocess.PIPE, text=True)
                    for b in builds]
         other = subprocess.run([shim, "push", "x"], env=shim_env, capture_output=True,
