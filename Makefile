@@ -4,6 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.instalado
 PLUGINS := $(HOME)/.docker/cli-plugins
+# Some sandboxes export PYTHONDONTWRITEBYTECODE=1: then each of the hundreds of Python
+# processes of a test run (pytest workers, kernels, `curso`, jobs) compiles course/, grader/
+# and tests/ again, and pytest rewrites every test module's asserts in each worker (~3 s
+# per pytest process). A student's machine writes bytecode (__pycache__ is in .gitignore).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup lab test test-rapido images labs clean cluster
 

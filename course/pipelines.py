@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -390,32 +391,38 @@ def run_gitlab(work: WorkRepo, *, tag: str | None = None, branch: str = "main",
 JOB_RULE_KEYS = ("if", "changes", "exists", "variables", "when")
 
 
-def gitlab_workflow_creates(rules: list, variables: dict, context: dict[str, str],
-                            unset: tuple[str, ...] = ()) -> bool:
-    """Whether GitLab would create a pipeline with these ``workflow: rules`` for an event
-    described by predefined variables (``context``), evaluated by gitlab-ci-local itself.
-    gitlab-ci-local reads workflow rules only for their variables, so the rules are
-    copied into a probe job: job rules and workflow rules share the same ``if:``
-    grammar and the same "no rule matches → never"."""
+def gitlab_workflow_creates(rules: list, variables: dict,
+                            events: Mapping[str, tuple[dict[str, str], tuple[str, ...]]]
+                            ) -> dict[str, bool]:
+    """Whether GitLab would create a pipeline with these ``workflow: rules`` for each event
+    (name → its predefined variables, and those it leaves unset), evaluated by
+    gitlab-ci-local itself. gitlab-ci-local reads workflow rules only for their variables,
+    so the rules are copied into probe jobs: job rules and workflow rules share the same
+    ``if:`` grammar and the same "no rule matches → never". One probe job per event, with
+    the event's variables as the job's own (a job's rules see them; they survive
+    --unset-variable), and every predefined variable an event sets or unsets ignored and
+    unset globally: each probe sees exactly its event, and one
+    run (a node process, ~0.6 s of CPU) answers them all."""
     exe = _require("gitlab-ci-local")
     probe_rules = [{k: v for k, v in rule.items() if k in JOB_RULE_KEYS}
                    if isinstance(rule, dict) else rule for rule in rules]
-    probe = {"variables": variables or {}, "sonda": {"script": ["true"], "rules": probe_rules}}
+    probes = {f"sonda-{number}": event for number, event in enumerate(events)}
+    probe = {"variables": variables or {},
+             **{job: {"script": ["true"], "variables": dict(events[event][0]), "rules": probe_rules}
+                for job, event in probes.items()}}
+    controlled = sorted({key for context, unset in events.values() for key in (*context, *unset)})
     with tempfile.TemporaryDirectory(prefix="tema15-gclrules-") as tmp:
         folder = Path(tmp) / "repo"
         folder.mkdir()
         (folder / GITLAB_PIPELINE).write_text(yaml.safe_dump(probe, sort_keys=False))
-        # The git CLI, not GitPython: its index.add changes the process's working directory,
-        # and the grader evaluates several events at once in threads.
+        # The git CLI, not GitPython: its index.add changes the process's working directory.
         identity = ["-c", f"user.name={AUTHOR.name}", "-c", f"user.email={AUTHOR.email}"]
         for args in (["init", "-q", "-b", "main"], ["add", GITLAB_PIPELINE],
                      [*identity, "commit", "-q", "-m", "sonda"]):
             subprocess.run(["git", *args], cwd=folder, capture_output=True, check=True, timeout=30)
         cmd = [exe, "--list-json", "--json-schema-validation=false", "--home", tmp,
-               "--ignore-predefined-vars", ",".join(context)]
-        for key, value in context.items():
-            cmd += ["--variable", f"{key}={value}"]
-        for key in unset:
+               "--ignore-predefined-vars", ",".join(controlled)]
+        for key in controlled:  # ignoring is not enough for some (CI_COMMIT_BRANCH comes from git)
             cmd += ["--unset-variable", key]
         out = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=60,
                              env=_tool_env(HOME=tmp), check=False)
@@ -425,7 +432,7 @@ def gitlab_workflow_creates(rules: list, variables: dict, context: dict[str, str
     except (ValueError, KeyError, TypeError):
         raise RuntimeError(f"gitlab-ci-local --list-json no dio una lista de jobs "
                            f"(código {out.returncode}): {(out.stderr or out.stdout)[-400:]}") from None
-    return jobs.get("sonda", "never") != "never"
+    return {event: jobs.get(job, "never") != "never" for job, event in probes.items()}
 
 
 def _parse_gitlab(raw: str) -> tuple[str, dict[str, str]]:

@@ -9,7 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import grader.labs.lab04  # noqa: F401  (registers the checks that same_files_checks lists)
 from course import REPO_ROOT
+from grader import checks
 from grader.grade import grade
 from tests.conftest import assert_full_marks, engine_or_skip
 
@@ -22,7 +24,7 @@ def solution_texts() -> dict[str, str]:
     """Every NAME = \"\"\"...\"\"\" file the solution notebook writes."""
     texts = {}
     for cell in nbformat.read(SOLUTION, as_version=4).cells:
-        for name, body in re.findall(r'^([A-Z_]+) = """\\\n(.*?)"""', cell.source, re.S | re.M):
+        for name, body in re.findall(r'^([A-Z_]+) = """\\\n(.*?)"""', cell.source, re.DOTALL | re.MULTILINE):
             texts[name] = body
     return texts
 
@@ -146,7 +148,10 @@ STATIC_MISTAKES = [
                          ids=[m[0] for m in STATIC_MISTAKES])
 def test_static_mistake_fails_its_check(name, changes, failing, word, tmp_path, without):
     without("cluster", "pods", "docker")  # the static checks, fast; the rest is skipped
-    result = grade(submission(tmp_path, **changes), "lab04")
+    # Only the checks that read the edited files: the overlays build from deploy/k8s/base,
+    # never from the chart, so a chart mistake cannot touch kustomize.* nor an overlay
+    # mistake the chart checks (each family costs ~1 s of helm or kubectl per grading).
+    result = grade(submission(tmp_path, **changes), "lab04", only=same_files_checks(failing))
     got = statuses(result)
     assert got[failing] == "failed", result.to_markdown()
     message = next(c.message for c in result.checks if c.id == failing)
@@ -154,7 +159,29 @@ def test_static_mistake_fails_its_check(name, changes, failing, word, tmp_path, 
     collateral = {"chart.valido"} if name == "pods_sin_las_etiquetas_del_selector" else set()
     others = {k: v for k, v in got.items() if k != failing and k not in collateral}
     assert set(others.values()) <= {"passed", "skipped"}, result.to_markdown()
-    assert all(got[c] == "skipped" for c in CLUSTER_CHECKS)  # never passed without a cluster
+    assert all(got[c] == "skipped" for c in CLUSTER_CHECKS if c in got)  # never passed without a cluster
+
+
+def same_files_checks(failing: str) -> list[str]:
+    """The lab04 checks that read the same files as ``failing``: the overlays' (kustomize.*)
+    or the chart's (every other one)."""
+    overlays = failing.startswith("kustomize.")
+    return [c.id for c in checks.select("lab04") if c.id.startswith("kustomize.") == overlays]
+
+
+def test_each_family_reads_only_its_own_files(tmp_path, without):
+    """What ``same_files_checks`` relies on: without the overlays the chart checks all
+    pass, and without the chart the overlay checks all pass."""
+    without("cluster", "pods", "docker")
+    no_overlays = submission(tmp_path / "sin-overlays")
+    shutil.rmtree(no_overlays / "kustomize" / "overlays")
+    chart_side = statuses(grade(no_overlays, "lab04", only=same_files_checks("chart.lint")))
+    no_chart = submission(tmp_path / "sin-chart")
+    shutil.rmtree(no_chart / "chart")
+    overlay_side = statuses(grade(no_chart, "lab04", only=same_files_checks("kustomize.prod")))
+    assert "chart.lint" in chart_side and "kustomize.prod" in overlay_side
+    assert set(chart_side.values()) == {"passed", "skipped"}, chart_side
+    assert set(overlay_side.values()) == {"passed", "skipped"}, overlay_side
 
 
 def test_broken_template_fails_cleanly(tmp_path, without):

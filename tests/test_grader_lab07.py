@@ -54,6 +54,7 @@ def test_solution_scores_everything():
     assert_full_marks(result, "lab07", 6)
 
 
+@pytest.mark.slow  # a whole grading: the lab notebook runs in a kernel
 def test_untouched_lab_fails_cleanly():
     result = grade(LAB)
     assert result.execution.status == "error_en_celda"

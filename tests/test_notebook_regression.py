@@ -4,9 +4,12 @@ the one stored in it (the lessons themselves are stored without outputs, and the
 outputs depend on the machine). Accept an intended change with ``--nb-force-regen``."""
 from pathlib import Path
 
+import pytest
+
 NOTEBOOK = Path(__file__).parent / "regresion" / "salidas_deterministas.ipynb"
 
 
+@pytest.mark.slow  # it executes a notebook (a kernel): end to end, as test_notebooks
 def test_deterministic_outputs_have_not_changed(nb_regression):
     nb_regression.exec_cwd = str(Path(__file__).parents[1])  # `import course` from the repo
     nb_regression.exec_timeout = 120

@@ -21,7 +21,6 @@ import json
 import re
 import secrets
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -320,12 +319,9 @@ def gitlab_workflow_rules(ctx):
     assert isinstance(rules, list) and rules, (
         "Falta «workflow: rules»: sin él GitLab crea una pipeline por cada push a cualquier rama y "
         "otra por la merge request de esa rama (dos pipelines por los mismos commits).")
-    def creates(event: str) -> bool:
-        context, unset, _ = WORKFLOW_EVENTS[event]
-        return pipelines.gitlab_workflow_creates(rules, doc.get("variables") or {}, context, unset)
-
-    with ThreadPoolExecutor(max_workers=len(WORKFLOW_EVENTS)) as pool:  # one node process each
-        created = dict(zip(WORKFLOW_EVENTS, pool.map(creates, WORKFLOW_EVENTS)))
+    created = pipelines.gitlab_workflow_creates(
+        rules, doc.get("variables") or {},
+        {event: (context, unset) for event, (context, unset, _) in WORKFLOW_EVENTS.items()})
     wrong = [f"{event} {'no crea' if wanted else 'crea'} pipeline"
              for event, (_, _, wanted) in WORKFLOW_EVENTS.items() if created[event] != wanted]
     assert not wrong, (
