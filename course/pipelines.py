@@ -401,8 +401,8 @@ def gitlab_workflow_creates(rules: list, variables: dict,
     ``if:`` grammar and the same "no rule matches → never". One probe job per event, with
     the event's variables as the job's own (a job's rules see them; they survive
     --unset-variable), and every predefined variable an event sets or unsets ignored and
-    unset globally: each probe sees exactly its event, and one
-    run (a node process, ~0.6 s of CPU) answers them all."""
+    unset globally: each probe sees exactly its event, and one run (a node process,
+    ~0.6 s of CPU) answers them all."""
     exe = _require("gitlab-ci-local")
     probe_rules = [{k: v for k, v in rule.items() if k in JOB_RULE_KEYS}
                    if isinstance(rule, dict) else rule for rule in rules]
