@@ -10,7 +10,9 @@ and, under ``entregas/``, one Markdown, one HTML and one JSON report per student
 A batch can be resumed: with ``resume=True`` a submission whose JSON report exists and
 records the same fingerprint (the submission's bytes, the lab and the grader's own code)
 is not graded again. Tampering seen while other submissions ran at the same time is
-re-graded alone at the end, so that it is blamed on the right submission."""
+re-graded alone at the end, together with every submission graded at the same time as it,
+so that it is blamed on the right one: the course's tree is shared, so a grading sees the
+files another one planted, and restoring them hides them from the one that did it."""
 from __future__ import annotations
 
 import csv
@@ -47,6 +49,7 @@ class Entry:
     seconds: float = 0.0
     fingerprint: str = ""      # what was graded, with which grader (see resume)
     reused: bool = False       # taken from a previous run of the batch
+    span: tuple[float, float] = (0.0, 0.0)  # when it was graded (epoch seconds)
 
     @property
     def state(self) -> str:
@@ -135,28 +138,40 @@ def grade_class(folder: Path, lab: str | None, out_dir: Path, *,
                     outcome = future.result()
                 except Exception as exc:  # the worker process itself died
                     outcome = (None, "El proceso que corregía esta entrega terminó de forma "
-                               f"inesperada ({exc.__class__.__name__}: {exc}).", 0.0)
+                               f"inesperada ({exc.__class__.__name__}: {exc}).", 0.0, (0.0, 0.0))
                 _fill(entry, outcome)
                 _finish(entry, out_dir, i, len(entries), notify)
-        for i, entry in pending:
-            if entry.result is not None and entry.result.execution.status == runner.TAMPERED:
-                notify(i, len(entries), f"{entry.student}: manipulación vista en paralelo; "
-                       "se corrige de nuevo sola para atribuirla bien")
-                _fill(entry, _grade_one(entry.submission, **options))
-                _finish(entry, out_dir, i, len(entries), notify)
+        for i, entry in to_regrade_alone(pending):
+            notify(i, len(entries), f"{entry.student}: se corrigió a la vez que una "
+                   "manipulación de los ficheros del curso; se corrige de nuevo sola para "
+                   "atribuirla bien")
+            _fill(entry, _grade_one(entry.submission, **options))
+            _finish(entry, out_dir, i, len(entries), notify)
     write_gradebook(entries, out_dir / GRADEBOOK)
     (out_dir / SUMMARY).write_text(summary_markdown(entries), encoding="utf-8")
     plot_scores(entries, out_dir / HISTOGRAM)
     return entries
 
 
+def to_regrade_alone(pending: list[tuple[int, Entry]]) -> list[tuple[int, Entry]]:
+    """The entries of a parallel run to grade again one at a time: those that saw tampering
+    and every one graded at the same time as one of them (it may have been the culprit,
+    its evidence restored away by the other)."""
+    tampered = [entry.span for _, entry in pending
+                if entry.result is not None and entry.result.execution.status == runner.TAMPERED]
+    return [(i, entry) for i, entry in pending
+            if any(entry.span[0] < end and start < entry.span[1] for start, end in tampered)]
+
+
 def _grade_one(submission: Path, *, lab: str | None, cell_timeout: float, total_timeout: float,
                notify: Callable[[str], None] = lambda _: None, isolated: bool = False
-               ) -> tuple[LabResult | None, str, float]:
-    """(result, problem, seconds) of one submission; never raises (a batch goes on)."""
+               ) -> tuple[LabResult | None, str, float, tuple[float, float]]:
+    """(result, problem, seconds, (start, end) in epoch seconds) of one submission; never
+    raises (a batch goes on)."""
     from grader import isolated as isolated_grading
     from grader import sandbox
 
+    span_start = time.time()
     started = time.perf_counter()
     result, problem = None, ""
     try:
@@ -169,11 +184,11 @@ def _grade_one(submission: Path, *, lab: str | None, cell_timeout: float, total_
         where = traceback.extract_tb(exc.__traceback__)[-1]
         problem = (f"El corrector falló con esta entrega ({exc.__class__.__name__}: "
                    f"{exc}; {Path(where.filename).name}:{where.lineno}).")
-    return result, problem, time.perf_counter() - started
+    return result, problem, time.perf_counter() - started, (span_start, time.time())
 
 
-def _fill(entry: Entry, outcome: tuple[LabResult | None, str, float]) -> None:
-    entry.result, entry.problem, entry.seconds = outcome
+def _fill(entry: Entry, outcome: tuple[LabResult | None, str, float, tuple[float, float]]) -> None:
+    entry.result, entry.problem, entry.seconds, entry.span = outcome
 
 
 def _finish(entry: Entry, out_dir: Path, i: int, n: int,

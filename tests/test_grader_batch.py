@@ -157,3 +157,23 @@ def test_cli_refuses_class_options_without_a_class(tmp_path):
     assert done.returncode != 0
     assert "solo tienen sentido con --clase" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_tampering_seen_in_parallel_regrades_every_overlapping_submission(tmp_path):
+    """A plants a .pth while B runs: B sees it and restores it, A sees nothing. Both
+    overlapped the one that saw tampering, so both are graded again alone; C, graded
+    afterwards, is not."""
+    from grader import runner
+    from grader.report import LabResult
+
+    def entry(name, status, span):
+        result = LabResult("lab01", name, runner.ExecutionReport(status, ""))
+        return batch.Entry(name, tmp_path / f"{name}.ipynb", name, result=result, span=span)
+
+    planted = entry("ana", runner.OK, (10.0, 20.0))        # the culprit: its evidence was restored
+    saw_it = entry("bruno", runner.TAMPERED, (12.0, 18.0))  # innocent, saw ana's .pth
+    after = entry("carla", runner.OK, (20.0, 30.0))         # started when ana had finished
+    unknown = batch.Entry("dario", tmp_path / "dario.ipynb", "dario")  # no result, no span
+    pending = list(enumerate([planted, saw_it, after, unknown], start=1))
+    assert [e.student for _, e in batch.to_regrade_alone(pending)] == ["ana", "bruno"]
+    assert batch.to_regrade_alone([(1, planted), (3, after)]) == []
