@@ -156,7 +156,12 @@ def new_repo(run: str | None = None, *, github: str | None = None,
     shutil.copytree(CHART_DIR, path / "chart", ignore=IGNORED)
     (path / ".gitignore").write_text(".gitlab-ci-local/\n.docker-config/\n.cache/\n"
                                      "__pycache__/\n.ruff_cache/\n")
-    git.Repo.init(path, initial_branch="main")
+    repo = git.Repo.init(path, initial_branch="main")
+    # The repository's own identity: an annotated tag (`git tag -m`) needs a committer, and a
+    # student's machine or the --aislado sandbox may have no global git identity.
+    with repo.config_writer() as config:
+        config.set_value("user", "name", AUTHOR.name)
+        config.set_value("user", "email", AUTHOR.email)
     work = WorkRepo(path, run)
     if github is not None:
         work.write(GITHUB_WORKFLOW, github)

@@ -36,7 +36,9 @@ class GradingContext:
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """Compute once; a failure is remembered too, so dependent checks fail alike, and
-        so is "not verifiable here" (e.g. the grader lacks a base image)."""
+        so is "not verifiable here" (e.g. the grader lacks a base image) and an error of
+        the grader itself: computing it again would not report the same cause (a second
+        try may trip over what the first one left, e.g. a container name in use)."""
         if key not in self._memo:
             try:
                 self._memo[key] = ("ok", compute())
@@ -44,9 +46,13 @@ class GradingContext:
                 self._memo[key] = ("unverifiable", str(exc))
             except AssertionError as exc:
                 self._memo[key] = ("failed", str(exc))
+            except Exception as exc:  # noqa: BLE001 (re-raised below, to every dependent check)
+                self._memo[key] = ("error", exc)
         state, value = self._memo[key]
         if state == "failed":
             raise PreconditionFailed(value)
         if state == "unverifiable":
             raise NotVerifiable(value)
+        if state == "error":
+            raise value
         return value

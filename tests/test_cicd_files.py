@@ -4,6 +4,7 @@ the service's reference pipelines (deploy/cicd), the repository's own workflow f
 run offline is run with act."""
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -137,3 +138,21 @@ def test_the_jobs_call_docker_through_the_shim(kind):
         pipelines.cleanup(work.run)
     assert run.ok, run.tail()
     assert f"docker es {pipelines.SHIMS_DIR / 'docker'}" in run.log, run.tail()
+
+
+def test_the_work_repository_tags_without_a_global_git_identity(tmp_path, monkeypatch):
+    """An annotated tag needs a committer: a machine (or the --aislado sandbox) without a
+    global git identity still tags the release (it failed so inside the sandbox)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "sin-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for variable in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
+                     "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(variable, raising=False)
+    work = pipelines.new_repo("t15-prueba0")
+    try:
+        work.tag("v1.4.2")
+        tag = work.repo.tags["v1.4.2"].tag
+        assert tag is not None and tag.tagger.email == pipelines.AUTHOR.email
+    finally:
+        shutil.rmtree(work.path, ignore_errors=True)
