@@ -159,7 +159,10 @@ def start(run_id: str, *, limits: Limits = Limits(), read_only: dict[Path, str] 
               str(box.disk_file): {"bind": DISK_MOUNT, "mode": "rw"}}
     for host_path, inner in (read_only or {}).items():
         mounts[str(host_path)] = {"bind": inner, "mode": "ro"}
-    tmpfs = {"/tmp": f"size={limits.tmp_mb}m", str(Path.home()): f"size={HOME_MB}m",
+    # /tmp with exec (Docker's tmpfs default is noexec): the grader's work dirs live there,
+    # and gitlab-ci-local runs each job as a script file in its work repository, as on a
+    # student's machine. The submission runs code anyway: noexec would only break that.
+    tmpfs = {"/tmp": f"size={limits.tmp_mb}m,exec", str(Path.home()): f"size={HOME_MB}m",
              **{path: f"size={mb}m" for path, mb in WRITABLE_MB.items()}}
     c = cdocker.client()
     try:
