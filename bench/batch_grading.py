@@ -5,8 +5,13 @@ too). With `--lab lab01 --aislado --paralelo 2`: the class of issue 14's goal (3
 submissions with `--aislado --paralelo 2` in ≤ 10 minutes on a 2-core machine), measured
 with --estudiantes N and extrapolated linearly to 30 (said so in the results).
 
+With `--uno-a-uno`, the same class is graded again one submission at a time, for issue
+14's ratio (20 submissions with 2 workers vs one by one; goal ≤ 0.6) and to see that both
+give the same grades.
+
 Run: .venv/bin/python bench/batch_grading.py [--estudiantes 8] [--lab lab01] [--aislado]
-     [--paralelo 2]   (lab07: ~2 minutes)
+     [--paralelo 2] [--uno-a-uno]   (lab07: ~2 minutes; lab07, 20, --paralelo 2
+     --uno-a-uno: ~10 minutes)
 
 The batch grades one submission after another on the same core as a single grading, so
 seconds per submission should stay close to a single grading: the ratio shows what the
@@ -29,6 +34,7 @@ from grader.grade import grade
 NOTEBOOKS = {"lab07": "lab07_logging.ipynb", "lab01": "lab01_dockerfile.ipynb"}
 CLASS_GOAL = 30            # issue 14: 30 lab 01 submissions…
 CLASS_GOAL_S = 600         # …in at most 10 minutes with --aislado --paralelo 2
+PARALLEL_GOAL = 0.6        # 2 workers vs one by one (issue 14)
 
 
 def make_class(folder: Path, lab: str, students: int) -> None:
@@ -41,7 +47,8 @@ def make_class(folder: Path, lab: str, students: int) -> None:
     (folder / "roto.ipynb").write_text("{ no es JSON")
 
 
-def main(students: int, lab: str = "lab07", contained: bool = False, jobs: int = 1) -> dict:
+def main(students: int, lab: str = "lab07", contained: bool = False, jobs: int = 1,
+         one_by_one: bool = False) -> dict:
     solution = REPO_ROOT / "solutions" / NOTEBOOKS[lab]
     single_fn = isolated.grade if contained else grade
     for key in isolated.LAB_IMAGES.get(lab, isolated.DEFAULT_IMAGES):
@@ -57,6 +64,12 @@ def main(students: int, lab: str = "lab07", contained: bool = False, jobs: int =
         entries = batch.grade_class(tmp / "clase", lab, tmp / "informes", cell_timeout=120,
                                     total_timeout=600, jobs=jobs, isolated=contained)
         batch_s = time.perf_counter() - started
+        if one_by_one:
+            started = time.perf_counter()
+            serial = batch.grade_class(tmp / "clase", lab, tmp / "informes-uno-a-uno",
+                                       cell_timeout=120, total_timeout=600, jobs=1,
+                                       isolated=contained)
+            serial_s = time.perf_counter() - started
     solved = [e.seconds for e in entries if e.student.startswith("estudiante")]
     results = {
         "lab": lab,
@@ -75,6 +88,16 @@ def main(students: int, lab: str = "lab07", contained: bool = False, jobs: int =
         "solutions_full_marks": all(e.result and e.result.score == 1.0 for e in entries
                                     if e.student.startswith("estudiante")),
     }
+    if one_by_one:
+        def outcome(class_entries):  # every check's status, or why there is no result
+            return {e.student: e.result.statuses() if e.result else e.problem
+                    for e in class_entries}
+        results.update({
+            "uno_a_uno_s": serial_s,
+            f"paralelo_{jobs}_sobre_uno_a_uno": batch_s / serial_s,
+            f"objetivo_{PARALLEL_GOAL}_cumplido": batch_s / serial_s <= PARALLEL_GOAL,
+            "mismos_estados_que_uno_a_uno": outcome(entries) == outcome(serial),
+        })
     if lab == "lab01" and contained:
         projected = batch_s / students * CLASS_GOAL
         results.update({
@@ -93,9 +116,12 @@ if __name__ == "__main__":
     parser.add_argument("--lab", choices=sorted(NOTEBOOKS), default="lab07")
     parser.add_argument("--aislado", action="store_true")
     parser.add_argument("--paralelo", type=int, default=1)
+    parser.add_argument("--uno-a-uno", action="store_true",
+                        help="corrige la clase también de una en una y da el cociente")
     args = parser.parse_args()
     name = "batch_grading" + ("" if args.lab == "lab07" else f"_{args.lab}") + (
-        "_aislado" if args.aislado else "")
+        "_aislado" if args.aislado else "") + ("_uno_a_uno" if args.uno_a_uno else "")
     show_and_save(f"Corrección por lotes ({args.lab}{', aislada' if args.aislado else ''}, "
                   f"{args.paralelo} a la vez)", name,
-                  main(max(3, args.estudiantes), args.lab, args.aislado, args.paralelo))
+                  main(max(3, args.estudiantes), args.lab, args.aislado, args.paralelo,
+                       args.uno_a_uno))
