@@ -85,6 +85,7 @@ class EngineWatch:
         elif kind == "container" and action == "start":
             # "start", not "create": the classic builder creates (and never starts) a
             # container to commit a LABEL step, which carries the run label too.
+            self._note_image(attributes.get("image", ""))
             image_ids = {i["id"] for i in self.seen.images.values()}
             ours = (self.run_id in attributes.get("name", "")
                     or attributes.get("image") in image_ids | set(self.seen.images)
@@ -103,3 +104,18 @@ class EngineWatch:
                 "labels": (attrs.get("Config") or {}).get("Labels") or {},
                 "ports": (attrs.get("HostConfig") or {}).get("PortBindings") or {},
             })
+
+    def _note_image(self, reference: str) -> None:
+        """Record the run's tags of a container's image. BuildKit (``docker buildx build
+        --load``) tags without an event on some engines (20.10): the image is seen when a
+        container starts from it."""
+        if not reference or reference in self.seen.images or any(
+                reference == i["id"] for i in self.seen.images.values()):
+            return
+        try:
+            image = self._client.images.get(reference)
+        except DockerException:
+            return
+        for tag in image.tags:
+            if self.run_id in tag:
+                self.seen.images.setdefault(tag, {"id": image.id, "labels": image.labels or {}})

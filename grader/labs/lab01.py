@@ -628,12 +628,13 @@ def notebook_image_tagged(ctx):
     assert image is not None, (
         f"Mientras se ejecutaba tu cuaderno no se etiquetó ninguna imagen {tag} "
         f"(etiquetas vistas: {sorted(seen.images) or 'ninguna'}). Construye con "
-        "client.images.build(..., tag=f\"{run}-catalogo:1.0.0\").")
+        "docker buildx build --load --tag {run}-catalogo:1.0.0 (o, con el SDK, "
+        "client.images.build(..., tag=f\"{run}-catalogo:1.0.0\")).")
     label = image["labels"].get(cdocker.RUN_LABEL)
     assert label == ctx.run_id, (
         f"La imagen {tag} no lleva la etiqueta (label) {cdocker.RUN_LABEL}={ctx.run_id} "
-        f"(lleva {label!r}): pásala con labels={{\"{cdocker.RUN_LABEL}\": run}} para que "
-        "curso limpiar la encuentre.")
+        f"(lleva {label!r}): pásala con --label {cdocker.RUN_LABEL}={{run}} (con el SDK, "
+        f"labels={{\"{cdocker.RUN_LABEL}\": run}}) para que curso limpiar la encuentre.")
 
 
 @check("cuaderno.contenedor_local", points=1, needs=("docker",))
