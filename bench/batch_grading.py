@@ -97,6 +97,7 @@ def main(students: int, lab: str = "lab07", contained: bool = False, jobs: int =
             f"paralelo_{jobs}_sobre_uno_a_uno": batch_s / serial_s,
             f"objetivo_{PARALLEL_GOAL}_cumplido": batch_s / serial_s <= PARALLEL_GOAL,
             "mismos_estados_que_uno_a_uno": outcome(entries) == outcome(serial),
+            "diferencias": _differences(outcome(entries), outcome(serial)),
         })
     if lab == "lab01" and contained:
         projected = batch_s / students * CLASS_GOAL
@@ -108,6 +109,22 @@ def main(students: int, lab: str = "lab07", contained: bool = False, jobs: int =
             f"objetivo_{CLASS_GOAL_S}_s_cumplido": projected <= CLASS_GOAL_S,
         })
     return results
+
+
+def _differences(parallel: dict, serial: dict) -> dict:
+    """student → {check: [status in parallel, status one by one]} where they differ (or
+    the two outcomes whole when one of them has no result)."""
+    found = {}
+    for student in sorted(parallel.keys() | serial.keys()):
+        a, b = parallel.get(student), serial.get(student)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            found[student] = {c: [a.get(c), b.get(c)] for c in sorted(a.keys() | b.keys())
+                              if a.get(c) != b.get(c)}
+        else:
+            found[student] = [a, b]
+    return found
 
 
 if __name__ == "__main__":
