@@ -1,7 +1,7 @@
 """Where the bench scripts leave their numbers: bench/results/<name>.json (not committed,
 except service_throughput.json, which notebooks 07 and 08 plot, and the --aislado
 measures of issue 14: aislado.json, batch_grading_lab01_aislado.json,
-batch_grading_uno_a_uno.json)."""
+batch_grading_uno_a_uno.json, batch_grading_lab01_uno_a_uno.json)."""
 from __future__ import annotations
 
 import json
