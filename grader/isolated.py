@@ -34,6 +34,7 @@ from grader.report import LabResult
 # Images each lab's notebook and checks build from or run (catalog keys of course.images).
 LAB_IMAGES: dict[str, tuple[str, ...]] = {
     "lab01": ("python-slim",),
+    "lab02": ("python-slim", "registry"),  # it publishes the service's image to a registry
     "lab03": ("python-slim", "postgres", "redis"),
     "lab05": ("python-slim", "registry"),  # the pipelines push to a local registry
     "lab07": (),  # its grader runs the service as a local process: no image

@@ -281,10 +281,12 @@ COMPLETE = pytest.mark.skipif(not os.environ.get("TEMA15_AISLADO_COMPLETO"),
 
 
 @COMPLETE
-@pytest.mark.parametrize("lab, solution", [("lab03", "lab03_compose.ipynb"),
+@pytest.mark.parametrize("lab, solution", [("lab02", "lab02_semver.ipynb"),
+                                           ("lab03", "lab03_compose.ipynb"),
                                            ("lab05", "lab05_ci_cd.ipynb"),
-                                           ("lab08", "lab08_metricas.ipynb")])
-def test_pip_lab_solution_scores_the_same_isolated(sandbox_ready, lab, solution):
+                                           ("lab08", "lab08_metricas.ipynb"),
+                                           ("lab09", "lab09_logs.ipynb")])
+def test_lab_solution_scores_the_same_isolated(sandbox_ready, lab, solution):
     path = REPO_ROOT / "solutions" / solution
     plain = grade(path, lab)
     contained = isolated.grade(path, lab)
