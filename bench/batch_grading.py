@@ -89,15 +89,13 @@ def main(students: int, lab: str = "lab07", contained: bool = False, jobs: int =
                                     if e.student.startswith("estudiante")),
     }
     if one_by_one:
-        def outcome(class_entries):  # every check's status, or why there is no result
-            return {e.student: e.result.statuses() if e.result else e.problem
-                    for e in class_entries}
+        differences = _differences(_outcome(entries), _outcome(serial))
         results.update({
             "uno_a_uno_s": serial_s,
             f"paralelo_{jobs}_sobre_uno_a_uno": batch_s / serial_s,
             f"objetivo_{PARALLEL_GOAL}_cumplido": batch_s / serial_s <= PARALLEL_GOAL,
-            "mismos_estados_que_uno_a_uno": outcome(entries) == outcome(serial),
-            "diferencias": _differences(outcome(entries), outcome(serial)),
+            "mismos_estados_que_uno_a_uno": not differences,
+            "diferencias": differences,
         })
     if lab == "lab01" and contained:
         projected = batch_s / students * CLASS_GOAL
@@ -109,6 +107,11 @@ def main(students: int, lab: str = "lab07", contained: bool = False, jobs: int =
             f"objetivo_{CLASS_GOAL_S}_s_cumplido": projected <= CLASS_GOAL_S,
         })
     return results
+
+
+def _outcome(entries: list) -> dict:
+    """student → every check's status, or why there is no result."""
+    return {e.student: e.result.statuses() if e.result else e.problem for e in entries}
 
 
 def _differences(parallel: dict, serial: dict) -> dict:
