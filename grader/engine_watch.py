@@ -85,10 +85,11 @@ class EngineWatch:
         elif kind == "container" and action == "start":
             # "start", not "create": the classic builder creates (and never starts) a
             # container to commit a LABEL step, which carries the run label too.
-            self._note_image(attributes.get("image", ""))
-            image_ids = {i["id"] for i in self.seen.images.values()}
+            reference = attributes.get("image", "")
+            if reference and reference not in self._known_images():
+                self._note_image(reference)
             ours = (self.run_id in attributes.get("name", "")
-                    or attributes.get("image") in image_ids | set(self.seen.images)
+                    or reference in self._known_images()
                     or attributes.get(cdocker.RUN_LABEL) == self.run_id)
             if not ours:
                 return
@@ -105,13 +106,14 @@ class EngineWatch:
                 "ports": (attrs.get("HostConfig") or {}).get("PortBindings") or {},
             })
 
+    def _known_images(self) -> set[str]:
+        """Ids and tags of the run's images seen so far."""
+        return {i["id"] for i in self.seen.images.values()} | set(self.seen.images)
+
     def _note_image(self, reference: str) -> None:
         """Record the run's tags of a container's image. BuildKit (``docker buildx build
         --load``) tags without an event on some engines (20.10): the image is seen when a
         container starts from it."""
-        if not reference or reference in self.seen.images or any(
-                reference == i["id"] for i in self.seen.images.values()):
-            return
         try:
             image = self._client.images.get(reference)
         except DockerException:
