@@ -207,6 +207,21 @@ def test_notebook_image_and_container_are_observed(engine, tmp_path):
     assert not left, f"contenedores sin borrar: {[c.name for c in left]}"
 
 
+def test_notebook_building_with_the_sdk_scores_everything(engine, tmp_path):
+    """Tarea 3 done the other correct way: the Docker SDK (classic builder, a «tag» event)
+    instead of `docker buildx build`. Nothing is lost, only the grader's cache reuse."""
+    submission = notebook_with(tmp_path, (
+        'build = subprocess.run(["docker", "buildx", "build", "--load", "--tag", tag,\n'
+        '                        "--label", f"tema15.run={run}", str(service_dir)],\n'
+        '                       capture_output=True, text=True, check=False)\n'
+        'if build.returncode != 0:\n'
+        '    raise RuntimeError(f"docker buildx build falló:\\n{build.stderr[-3000:]}")\n'
+        'image = client.images.get(tag)',
+        'image, _ = client.images.build(path=str(service_dir), tag=tag, rm=True,\n'
+        '                               labels={"tema15.run": run})'))
+    assert_full_marks(grade(submission), "lab01", 8)
+
+
 # One submission that ignores many task items at once; every other check still passes,
 # so each failure below is that item's own check catching that item's mistake.
 SLOPPY = """\
