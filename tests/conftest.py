@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from course import cleanup, env, k8s
+from tests import timeline
 
 # Written when a test session (any worker) created the course's cluster: the controller
 # deletes it when the whole session ends, never a worker that finished early.
@@ -35,6 +36,7 @@ def _is_controller(config) -> bool:
 
 
 def pytest_configure(config):
+    config.pluginmanager.register(timeline, "tema15-cronologia")
     if _is_controller(config):
         # A session started by a test of another session (act running the CI workflow,
         # 15.5) shares the machine with that session's other workers: only the outermost
