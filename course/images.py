@@ -6,6 +6,7 @@ compose files work.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from docker.errors import APIError, ImageNotFound
@@ -66,7 +67,12 @@ def status(key: str) -> str:
 
 
 def recipe_hash(img: CourseImage) -> str:
-    return standins.recipe_hash(img.standin, img.support)
+    """The stand-in's recipe hash, chained to its base's: a changed base recipe rebuilds
+    every stand-in built on it."""
+    own = standins.recipe_hash(img.standin, img.support)
+    if not img.base:
+        return own
+    return hashlib.sha256(f"{own}:{recipe_hash(CATALOG[img.base])}".encode()).hexdigest()[:16]
 
 
 def ensure(key: str, *, offline: bool = False, rebuild: bool = False) -> str:
@@ -91,7 +97,8 @@ def ensure(key: str, *, offline: bool = False, rebuild: bool = False) -> str:
     if img.base:
         ensure(img.base, offline=True)
     standins.build(img.reference, img.standin, support=img.support, trusts_ca=img.trusts_ca,
-                   base=CATALOG[img.base].reference if img.base else None)
+                   base=CATALOG[img.base].reference if img.base else None,
+                   recipe_id=recipe_hash(img))
     return img.reference
 
 

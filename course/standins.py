@@ -32,6 +32,7 @@ CA_PATH_IN_IMAGE = "/etc/ssl/certs/tema15-anfitrion.pem"
 CA_ENV_VARS = ("TEMA15_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 ROOTFS_TAG = "tema15/rootfs:bookworm"
 SUITE = "bookworm"  # the stand-ins mirror the official images' Debian 12 base
+MERGED_USR_HOOK = Path("/usr/share/mmdebstrap/hooks/merged-usr")  # shipped with mmdebstrap
 
 
 class ImageUnavailable(RuntimeError):
@@ -56,9 +57,10 @@ def recipe_hash(recipe: str, support: Sequence[str] = ()) -> str:
 
 
 def build(reference: str, recipe: str, *, base: str | None, support: Sequence[str] = (),
-          trusts_ca: bool = False) -> None:
+          trusts_ca: bool = False, recipe_id: str | None = None) -> None:
     """Build ``standins/<recipe>.Dockerfile`` on ``base`` (an image reference; None: a
-    Debian root filesystem bootstrapped here) and tag it ``reference``."""
+    Debian root filesystem bootstrapped here) and tag it ``reference``, labelled with
+    ``recipe_id`` (default: the recipe's own hash)."""
     show.info(f"Construyendo el sustituto local de {reference} con paquetes de Debian…")
     with tempfile.TemporaryDirectory(prefix="t15-standin-") as tmp:
         ctx = Path(tmp)
@@ -72,7 +74,7 @@ def build(reference: str, recipe: str, *, base: str | None, support: Sequence[st
                        f"Debian {SUITE}; no es la imagen oficial.")
         imagebuild.build(ctx, reference, buildargs=buildargs, run="", extra_labels={
             STANDIN_LABEL: reference,
-            RECIPE_LABEL: recipe_hash(recipe, support),
+            RECIPE_LABEL: recipe_id or recipe_hash(recipe, support),
             "org.opencontainers.image.description": description,
             "org.opencontainers.image.title": f"{reference} (sustituto)",
         })
@@ -115,6 +117,10 @@ def _import_rootfs() -> str:
     with tempfile.TemporaryDirectory(prefix="t15-rootfs-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"
         cmd = ["mmdebstrap", "--variant=minbase", "--quiet"]
+        if MERGED_USR_HOOK.is_dir():
+            # As the official images: /usr merged by mmdebstrap and usr-is-merged installed,
+            # so apt never pulls usrmerge, which brings the whole of perl (~50 MB).
+            cmd.append(f"--hook-dir={MERGED_USR_HOOK}")
         cmd += [f"--dpkgopt=path-exclude={p}" for p in excludes]
         cmd += [f"--dpkgopt=path-include={p}" for p in includes]
         cmd += [SUITE, str(tarball), *sources]
