@@ -139,6 +139,17 @@ def test_changed_recipe_marks_standin_outdated(docker_client, python_slim, monke
     assert images.status("python-slim") == "sustituto desactualizado"
 
 
+def test_a_changed_base_recipe_outdates_the_standins_built_on_it(monkeypatch):
+    """python-slim is built on the debian stand-in: a new debian recipe must rebuild it,
+    or it would keep the old base while its own recipe looks unchanged."""
+    before = {key: images.recipe_hash(images.CATALOG[key]) for key in ("debian", "python-slim")}
+    own = standins.recipe_hash
+    monkeypatch.setattr(standins, "recipe_hash",
+                        lambda recipe, support=(): own(recipe, support) + ("-nueva" if recipe == "debian" else ""))
+    after = {key: images.recipe_hash(images.CATALOG[key]) for key in ("debian", "python-slim")}
+    assert after["debian"] != before["debian"] and after["python-slim"] != before["python-slim"]
+
+
 def write_wheel(folder):
     """A pure-Python wheel with a module and a console script, made by hand: pip installs
     it with --no-index, so the layout tests need no package index."""
