@@ -104,21 +104,38 @@ def serve(app: str = "app.main:app", *, cwd: str | Path, env: Mapping[str, str] 
           ready_path: str = "/health/live", timeout: float = 30,
           args: Sequence[str] = (), prefix: str = "t15-logs-") -> Iterator[Server]:
     """Start ``python -m uvicorn app`` in ``cwd`` on a free port, wait until ``ready_path``
-    answers, yield the ``Server`` and always stop it on exit (also on errors)."""
+    answers, yield the ``Server`` and always stop it on exit (also on errors).
+
+    The port is bound here and handed to uvicorn as an open socket (``--fd``): a port only
+    chosen here could be taken by a server started at the same moment (another grading),
+    whose answer would then pass for this one's."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))
-    port = free_port()
-    with open(folder / "stdout.log", "wb") as out, open(folder / "stderr.log", "wb") as err:
-        process = subprocess.Popen(
-            [python or sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
-             "--port", str(port), *args],
-            cwd=cwd, env=clean_env(env, pythonpath), stdout=out, stderr=err,
-            stdin=subprocess.DEVNULL)
+    listener = _listening_socket() if os.name == "posix" else None
+    port = listener.getsockname()[1] if listener else free_port()
+    where = ["--fd", str(listener.fileno())] if listener else ["--host", "127.0.0.1", "--port", str(port)]
+    try:
+        with open(folder / "stdout.log", "wb") as out, open(folder / "stderr.log", "wb") as err:
+            process = subprocess.Popen(
+                [python or sys.executable, "-m", "uvicorn", app, *where, *args],
+                cwd=cwd, env=clean_env(env, pythonpath), stdout=out, stderr=err,
+                stdin=subprocess.DEVNULL, pass_fds=[listener.fileno()] if listener else ())
+    finally:
+        if listener:
+            listener.close()  # the child holds its own copy
     server = Server(process, port, folder)
     try:
         _wait_ready(server, ready_path, timeout)
         yield server
     finally:
         server.stop()
+
+
+def _listening_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)  # uvicorn's default backlog
+    return sock
 
 
 def _wait_ready(server: Server, path: str, timeout: float) -> None:
