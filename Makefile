@@ -41,7 +41,7 @@ lab: setup
 PYTEST_JOBS ?= 4
 test: setup
 	cd service && ../$(BIN)/python -m pytest -q
-	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist load --maxschedchunk 1
 	# Tests that need the machine to themselves (submissions that tamper with the tree on
 	# purpose, a local control plane deleted and recreated): alone, after the rest.
 	$(BIN)/python -m pytest -p no:xdist -m alone

@@ -55,16 +55,33 @@ SLOW_MODULES = {"test_notebooks", "test_logstore", "test_grader_batch", "test_gr
                 "test_lab_command", "test_grader_lab09"}
 
 
-# The gradings of lab05 run eight CI pipelines each (act, gitlab-ci-local): they were the
-# suite's critical path on one xdist worker (40.6 of 47.8 min in CI, session 11). Two groups
-# gained nothing while every pipeline held the build lock for its whole run (each cleanup
-# of another test waited for a moment with no pipeline running); since session 13 the jobs'
-# docker holds it only while building (course/shims/docker), and the groups are balanced by
-# their time in CI: the two full gradings that must score 100 % in one, the rest of lab05
-# in the other. Notebook 05 and the other act runs go to any worker. First match wins.
-PIPELINE_GROUPS = (("test_grader_lab05.py::test_solution_scores", "pipelines-1"),
-                   ("test_grader_lab05.py::test_valid_alternative", "pipelines-1"),
-                   ("test_grader_lab05.py::", "pipelines-2"))
+# Longest first. `make test` runs xdist with --maxschedchunk 1: each worker holds two tests
+# and gets the next one when it finishes one, so with the long end-to-end tests first the
+# run ends on short ones. Before (default chunks, alphabetical order) the notebooks, collected
+# late, left one worker running alone for the last 170 s (session 16's CI-like run). The
+# order is their measured length there, longest first; an item takes the rank of the first
+# pattern its id contains, and the rest keep their order after these.
+LONG_FIRST = ("test_grader_lab05.py::test_solution_scores",           # 241 s
+              "[05_ci_cd-con-motor]",                                 # 189
+              "test_grader_lab05.py::test_typical_mistakes",          # 240
+              "[01_dockerfiles_eficientes-con-motor]",                # 188
+              "[10_rollout_rollback-con-motor]",                      # 168
+              "test_grader_lab05.py::test_valid_alternative",         # 132
+              "[04_kubernetes_helm_kustomize-con-motor]",             # 128
+              "test_grader_isolated_cluster.py::test_cluster_lab_scores",  # 127
+              "test_grader_lab10.py::test_solution_scores",           # 99
+              "test_grader_lab10.py::test_lenient",                   # 98
+              "[10_rollout_rollback-sin-motor]",                      # 87
+              "[03_compose_local-con-motor]",                         # 82
+              "test_grader_isolated.py::test_lab01_solution",         # 68
+              "::test_solution_scores",                               # every lab's, 20–72
+              "test_notebooks.py::test_notebook_runs",                # the other runs, 10–65
+              "test_grader_lab10.py::",
+              "test_grader_lab03.py::test_checks_with_side_effects")
+
+
+def _rank(item) -> int:
+    return next((n for n, key in enumerate(LONG_FIRST) if key in item.nodeid), len(LONG_FIRST))
 
 
 def _parallel(config) -> bool:
@@ -77,14 +94,12 @@ def _parallel(config) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=_rank)  # stable: the same order in every worker, as xdist requires
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         if (SLOW_FIXTURES & set(item.fixturenames) or module in SLOW_MODULES
                 or any(m.name == "slow" for m in item.iter_markers())):
             item.add_marker(pytest.mark.slow)
-        group = next((name for key, name in PIPELINE_GROUPS if key in item.nodeid), None)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
         if item.get_closest_marker("alone") and _parallel(config):
             # The grader's integrity check compares the shared tree before and after each
             # notebook: a submission that tampers with it on purpose would make a grading
