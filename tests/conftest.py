@@ -45,6 +45,7 @@ def pytest_configure(config):
         # Inherited by this session's xdist workers (spawned later), not shared with an
         # outer session that started this one: the cluster mark names its session.
         os.environ[SESSION_ENV] = uuid.uuid4().hex
+        timeline.reset(nested=config.stash[_NESTED])
 
 
 # A test is end to end (marker "slow") if it needs the engine or the cluster, or sits in a

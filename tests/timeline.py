@@ -2,7 +2,7 @@
 slowest"): one JSON line per test in ``reports/cronologia.jsonl`` (or the file named by
 ``TEMA15_CRONOLOGIA``), read by ``bench/ci_timeline.py`` to show how busy the workers were
 and which tests made the tail of the run. The controller empties the file when a session
-starts; workers append (one short write each, opened with O_APPEND)."""
+starts (``reset``, from conftest); workers append (one short write each, O_APPEND)."""
 from __future__ import annotations
 
 import json
@@ -21,11 +21,16 @@ def timeline_path() -> Path:
     return Path(os.environ.get("TEMA15_CRONOLOGIA") or DEFAULT)
 
 
-def pytest_sessionstart(session):
-    if not hasattr(session.config, "workerinput") and not os.environ.get("ACT"):
-        path = timeline_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("")
+def reset(*, nested: bool) -> None:
+    """Called by the controller as its session starts: an outermost session empties the
+    file; a session started by a test (15.5's act, the cleanup tests) writes nowhere, and
+    its workers inherit that."""
+    if nested:
+        os.environ["TEMA15_CRONOLOGIA"] = os.devnull
+        return
+    path = timeline_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
 
 
 @pytest.hookimpl(hookwrapper=True)
