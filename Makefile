@@ -43,8 +43,9 @@ test: setup
 	cd service && ../$(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist load --maxschedchunk 1
 	# Tests that need the machine to themselves (submissions that tamper with the tree on
-	# purpose, a local control plane deleted and recreated): alone, after the rest.
-	$(BIN)/python -m pytest -p no:xdist -m alone
+	# purpose, a local control plane deleted and recreated): alone, after the rest, with a
+	# timeline of their own (bench/ci_timeline.py reads the battery's).
+	TEMA15_CRONOLOGIA=reports/cronologia-solas.jsonl $(BIN)/python -m pytest -p no:xdist -m alone
 
 # The fast subset: no engine, no cluster, no end-to-end test (marker "slow").
 test-rapido: setup
