@@ -17,10 +17,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
+from results_io import RESULTS_DIR, show_and_save  # sibling module (run as a script)
 
-from results_io import RESULTS_DIR, show_and_save  # noqa: E402  sibling module (run as a script)
-from course import REPO_ROOT, show  # noqa: E402
+from course import REPO_ROOT, show
 
 
 def load(path: Path) -> list[dict]:

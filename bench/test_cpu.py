@@ -13,12 +13,14 @@ import sys
 import time
 
 from results_io import save  # sibling module (run as a script)
+
 from course import REPO_ROOT, show
 
 
 def machine_cpu_seconds() -> float:
     """Busy CPU time of every core since boot (user, nice, system, irq, softirq, steal)."""
-    fields = open("/proc/stat").readline().split()[1:]
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
     return (user + nice + system + irq + softirq + steal) / 100  # USER_HZ
 
