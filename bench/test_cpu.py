@@ -1,5 +1,5 @@
 """What single tests cost the machine: each one runs alone (no xdist), and the machine's
-whole CPU time (/proc/stat: the tests, the engine, the containers, the kernel) is read
+whole CPU time (the tests, the engine, the containers, the kernel) is read
 before and after it. The CI battery runs on two cores: CPU, not wall time, is what a test
 takes from the others (issue 15).
 
@@ -12,17 +12,18 @@ import subprocess
 import sys
 import time
 
+import psutil
 from results_io import save  # sibling module (run as a script)
 
 from course import REPO_ROOT, show
 
 
 def machine_cpu_seconds() -> float:
-    """Busy CPU time of every core since boot (user, nice, system, irq, softirq, steal)."""
-    with open("/proc/stat") as stat:
-        fields = stat.readline().split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
-    return (user + nice + system + irq + softirq + steal) / 100  # USER_HZ
+    """Busy CPU time of every core since boot (psutil reads /proc/stat): all but idle and
+    iowait, without guest time, which Linux already counts in user and nice."""
+    times = psutil.cpu_times()
+    idle = sum(getattr(times, name, 0.0) for name in ("idle", "iowait", "guest", "guest_nice"))
+    return sum(times) - idle
 
 
 def measure(nodeid: str) -> dict:
