@@ -30,10 +30,9 @@ def load(path: Path) -> list[dict]:
     return rows
 
 
-def busy_profile(rows: list[dict]) -> tuple[dict[int, float], float]:
+def busy_profile(rows: list[dict], workers: int) -> tuple[dict[int, float], float]:
     """Seconds with k workers running a test, and the moment all of them last were."""
     events = sorted([(r["start"], 1) for r in rows] + [(r["stop"], -1) for r in rows])
-    workers = len({r["worker"] for r in rows})
     seconds: dict[int, float] = defaultdict(float)
     running, previous, last_full = 0, events[0][0], events[0][0]
     for moment, change in events:
@@ -64,11 +63,12 @@ def plot(rows: list[dict], origin: float, out: Path) -> None:
 
 
 def main(path: Path) -> dict:
-    rows = [r for r in load(path) if r["worker"] != "main"] or load(path)
+    everything = load(path)
+    rows = [r for r in everything if r["worker"] != "main"] or everything
     origin, end = min(r["start"] for r in rows), max(r["stop"] for r in rows)
     span = end - origin
-    profile, last_full = busy_profile(rows)
     workers = sorted({r["worker"] for r in rows})
+    profile, last_full = busy_profile(rows, len(workers))
     results = {"tests": len(rows), "span_s": span, "workers": len(workers)}
     for worker in workers:
         busy = sum(r["stop"] - r["start"] for r in rows if r["worker"] == worker)
