@@ -56,11 +56,11 @@ def recipe_hash(recipe: str, support: Sequence[str] = ()) -> str:
     return digest.hexdigest()[:16]
 
 
-def build(reference: str, recipe: str, *, base: str | None, support: Sequence[str] = (),
-          trusts_ca: bool = False, recipe_id: str | None = None) -> None:
+def build(reference: str, recipe: str, *, base: str | None, recipe_id: str,
+          support: Sequence[str] = (), trusts_ca: bool = False) -> None:
     """Build ``standins/<recipe>.Dockerfile`` on ``base`` (an image reference; None: a
     Debian root filesystem bootstrapped here) and tag it ``reference``, labelled with
-    ``recipe_id`` (default: the recipe's own hash)."""
+    ``recipe_id`` (``images.recipe_hash``: this recipe's and its base's)."""
     show.info(f"Construyendo el sustituto local de {reference} con paquetes de Debian…")
     with tempfile.TemporaryDirectory(prefix="t15-standin-") as tmp:
         ctx = Path(tmp)
@@ -74,7 +74,7 @@ def build(reference: str, recipe: str, *, base: str | None, support: Sequence[st
                        f"Debian {SUITE}; no es la imagen oficial.")
         imagebuild.build(ctx, reference, buildargs=buildargs, run="", extra_labels={
             STANDIN_LABEL: reference,
-            RECIPE_LABEL: recipe_id or recipe_hash(recipe, support),
+            RECIPE_LABEL: recipe_id,
             "org.opencontainers.image.description": description,
             "org.opencontainers.image.title": f"{reference} (sustituto)",
         })
