@@ -350,7 +350,10 @@ def _parse_act(raw: str) -> tuple[str, dict[str, str]]:
             job += " (" + ", ".join(str(v) for v in matrix.values()) + ")"
         if entry.get("jobResult"):
             jobs[job] = entry["jobResult"]
-        lines.append(f"[{job}] {entry.get('msg', '')}".rstrip())
+        # act logs why a step or job failed at level "error": mark it, so a failed job's
+        # tail shows the cause and not only «Job failed».
+        mark = "ERROR: " if entry.get("level") == "error" else ""
+        lines.append(f"[{job}] {mark}{entry.get('msg', '')}".rstrip())
     return "\n".join(lines), jobs
 
 

@@ -124,7 +124,7 @@ def test_latest_on_prerelease_and_short_revision_are_caught(engine, tmp_path):
     assert "v1.0.1 es una etiqueta ligera" in text["git.etiqueta_anotada"]
     for passing in ("registro.etiquetas", "registro.flotantes", "imagen.version_alineada",
                     "funcion.estables", "funcion.invalidas", "funcion.ramas", "publicar.rechazo"):
-        assert state[passing] == "passed", (passing, text[passing])
+        assert state[passing] == "passed", f"{passing}: {text[passing]}"
     assert_leaves_nothing(result)
 
 

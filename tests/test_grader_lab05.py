@@ -167,7 +167,7 @@ def test_typical_mistakes_fail_their_checks(runners, tmp_path):
     assert state["gitlab.artefactos"] == "failed" and "reports: junit" in text["gitlab.artefactos"]
     for passing in ("github.esquema", "github.actionlint", "gitlab.esquema", "github.publica",
                     "github.test_para", "github.cache", "secretos.ficheros"):
-        assert state[passing] == "passed", (passing, text[passing])
+        assert state[passing] == "passed", f"{passing}: {text[passing]}"
     assert_leaves_nothing(result)
 
 
