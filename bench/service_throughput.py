@@ -153,12 +153,24 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# With two CPUs or more (Linux), every server runs on the first CPU and wrk on the second:
+# otherwise the scheduler moves them around and they take turns on one core now and then,
+# which swings a round by ±10 % whatever the variant.
+PINNED = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+SERVER_CPU, CLIENT_CPU = (sorted(os.sched_getaffinity(0))[:2] if PINNED else (None, None))
+
+
+def _pin_server() -> None:
+    os.sched_setaffinity(0, {SERVER_CPU})
+
+
 def start(name: str, app: str, cwd: Path, extra: list[str], env: dict, log: Path):
     port = free_port()
     out = log.open("w")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", app, "--port", str(port), *extra],
                             cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                            env={**os.environ, **env})
+                            env={**os.environ, **env},
+                            preexec_fn=_pin_server if PINNED else None)
     base = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:
@@ -188,7 +200,8 @@ end
 
 def wrk_round(base: str, seconds: int, concurrency: int, script: Path) -> dict:
     """One wrk run; its Lua `done` hook prints the summary as the last line (JSON)."""
-    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(script),
+    pin = ["taskset", "-c", str(CLIENT_CPU)] if PINNED and shutil.which("taskset") else []
+    out = subprocess.run([*pin, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(script),
                           base], capture_output=True, text=True, check=True, timeout=seconds + 30)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -296,6 +309,7 @@ def main(seconds: int, rounds: int, concurrency: int, requests: int) -> dict:
         "baseline": BASELINE, "real": REAL, "ratio": ratios[REAL], "goal": GOAL,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": sys.version.split()[0], "load_average_1m": os.getloadavg()[0],
+        "pinned_cpus": {"servidor": SERVER_CPU, "wrk": CLIENT_CPU} if PINNED else None,
         "meets_goal": ratios[REAL] >= GOAL,
         "server_cpu_us_per_request": cpu, "cpu_capacity_ratio_to_bare": capacity,
         "statuses": {n: dict(c) for n, c in statuses.items()},
