@@ -1,7 +1,8 @@
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.metrics import LATENCY_BUCKETS
+from app.metrics import LATENCY_BUCKETS, HttpMetrics
 
 
 def samples(client: TestClient) -> dict[tuple[str, frozenset], float]:
@@ -113,3 +114,28 @@ def test_unhandled_exception_counts_as_500(make_client) -> None:
                      status="500") == 1
         assert value(failing, "http_request_duration_seconds_count", handler="/roto",
                      method="GET") == 1
+
+
+def _exposed(registry: CollectorRegistry) -> dict[tuple[str, frozenset], float]:
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(generate_latest(registry).decode())
+            for sample in family.samples if not sample.name.endswith("_created")}
+
+
+def test_the_plain_collector_exposes_what_prometheus_client_would() -> None:
+    # Values on a bucket's bound belong to it (le), below the first and above the last too.
+    observations = [("/", "GET", 200, 0.005), ("/", "GET", 200, 0.0051), ("/", "GET", 500, 0.0),
+                    ("/items", "POST", 201, 10.0), ("/items", "POST", 201, 11.0),
+                    ("/", "GET", 200, 0.3)]
+    plain = CollectorRegistry()
+    collector = HttpMetrics(LATENCY_BUCKETS)
+    plain.register(collector)
+    reference = CollectorRegistry()
+    requests = Counter("http_requests", "", ["handler", "method", "status"], registry=reference)
+    latency = Histogram("http_request_duration_seconds", "", ["handler", "method"],
+                        buckets=LATENCY_BUCKETS, registry=reference)
+    for handler, method, status, seconds in observations:
+        collector.observe(handler, method, status, seconds)
+        requests.labels(handler, method, str(status)).inc()
+        latency.labels(handler, method).observe(seconds)
+    assert _exposed(plain) == _exposed(reference)
