@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -73,11 +74,15 @@ def spawn(name: str, command: Sequence[str], *, log_dir: Path, run: str | None =
 
 
 def poll_http(url: str, *, alive: Callable[[], bool], timeout: float = 40,
-              expect: int = 200) -> str | None:
-    """Poll ``url`` until it answers ``expect`` (return None) or ``alive()`` turns false or
-    the time runs out (return the last thing seen, for the error message)."""
-    def status() -> int:
-        return httpx.get(url, timeout=2, trust_env=False).status_code
+              expect: int = 200, also: Callable[[], bool] | None = None) -> str | None:
+    """Poll ``url`` until it answers ``expect`` and ``also()`` holds (return None) or
+    ``alive()`` turns false or the time runs out (return the last thing seen, for the
+    error message)."""
+    def status() -> int | str:
+        code = httpx.get(url, timeout=2, trust_env=False).status_code
+        if code == expect and also is not None and not also():
+            return "responde otro proceso en ese puerto"
+        return code
     try:
         wait_for(status, until=lambda code: code == expect, errors=(httpx.HTTPError,),
                  alive=alive, timeout=timeout)
@@ -85,12 +90,39 @@ def poll_http(url: str, *, alive: Callable[[], bool], timeout: float = 40,
     except NotReady as exc:
         if exc.last is None:
             return "sin respuesta"
+        if isinstance(exc.last, str):
+            return exc.last
         return type(exc.last).__name__ if isinstance(exc.last, BaseException) else f"HTTP {exc.last}"
 
 
+def listens_on(process: Process, port: int) -> bool | None:
+    """Whether ``process`` (or a child of it) listens on ``port``; None when the system does
+    not let us look (psutil.AccessDenied)."""
+    try:
+        root = psutil.Process(process.popen.pid)
+        for proc in (root, *root.children(recursive=True)):
+            if any(conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port
+                   for conn in proc.net_connections(kind="inet")):
+                return True
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return None
+    return False
+
+
 def wait_http(process: Process, url: str, *, timeout: float = 40, expect: int = 200) -> None:
-    """Wait until ``url`` answers; fail early (with its log) if the process dies."""
-    last = poll_http(url, alive=process.alive, timeout=timeout, expect=expect)
+    """Wait until ``url`` answers from ``process``; fail early (with its log) if it dies.
+
+    free_port() releases the port it found: two runs starting servers at the same moment
+    can get the same one. Then the second server cannot listen, but the first one answers
+    its URL; so the answer counts only once ``process`` itself listens on the port."""
+    port = urlsplit(url).port
+
+    def ours() -> bool:
+        return port is None or listens_on(process, port) is not False
+
+    last = poll_http(url, alive=process.alive, timeout=timeout, expect=expect, also=ours)
     if last is None:
         return
     state = "en marcha" if process.alive() else f"terminado con código {process.popen.poll()}"

@@ -40,6 +40,31 @@ def test_wait_http_reports_a_process_that_dies_with_its_log(tmp_path):
     assert "sin configuración" in str(caught.value)
 
 
+def _http_server(port: int, *, delay: float = 0) -> list[str]:
+    code = (f"import time, http.server; time.sleep({delay}); "
+            f"http.server.HTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler)"
+            ".serve_forever()")
+    return [sys.executable, "-c", code]
+
+
+def test_wait_http_does_not_take_another_process_answer_for_its_own(tmp_path):
+    """Two runs got the same free port: the first one's server answers the URL while the
+    second one's has not tried to listen yet (and then fails to: address in use)."""
+    port, run = processes.free_port(), cdocker.new_run_id()
+    first = processes.spawn("primero", _http_server(port), log_dir=tmp_path, run=run)
+    try:
+        processes.wait_http(first, f"http://127.0.0.1:{port}/", timeout=30)
+        assert processes.listens_on(first, port) is True
+        second = processes.spawn("segundo", _http_server(port, delay=1.5), log_dir=tmp_path, run=run)
+        assert processes.listens_on(second, port) is False
+        with pytest.raises(processes.NotReady) as caught:
+            processes.wait_http(second, f"http://127.0.0.1:{port}/", timeout=30)
+        assert "terminado con código" in str(caught.value)
+        assert "Address already in use" in str(caught.value)
+    finally:
+        processes.cleanup(run)
+
+
 def test_local_stack_resolves_container_names_like_the_docker_dns(tmp_path):
     stack = promstack.LocalStack(cdocker.new_run_id(), tmp_path, scratch=tmp_path / "s")
     config = ('targets: ["catalogo-1:8000", "catalogo-2:8000"]\n'
