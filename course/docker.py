@@ -204,7 +204,9 @@ def cleanup(run: str | None = None, *, quiet: bool = False,
     labelled = list_images(c, all=True, filters=flt)
     classic = _stage_images(c, since) or any(i.attrs.get("Parent") for i in [*named, *labelled, *built])
     with build_lock(exclusive=True) if classic else nullcontext():
-        dangling = _stage_images(c, since)
+        # Only under the lock: an untagged image that appeared after the decision above is a
+        # step of a build of another run in progress (seen in CI: "failed to get digest").
+        dangling = _stage_images(c, since) if classic else []
         # Named images may be shared with another run (same cached stage): untag only ours;
         # Docker deletes the image when its last tag goes.
         for image in named:

@@ -146,3 +146,18 @@ def test_cleanup_waits_for_other_builds_only_when_it_removes_classic_images(base
         assert cleanup_finishes_during_a_build(classic_run) is False
         for report in (modern, classic):
             assert not cdocker.list_images(cdocker.client(), filters={"reference": report.tag})
+
+
+def test_cleanup_never_sweeps_a_stage_image_that_appeared_after_it_looked(docker_client,
+                                                                         monkeypatch):
+    """No untagged image when the cleanup decides whether to take the build lock; one
+    appears right after (a step of another run's classic build): it is left alone."""
+    seen = iter([[], ["sha256:de-otra-construccion"]])
+    monkeypatch.setattr(cdocker, "_stage_images", lambda c, since: next(seen, []))
+    swept = []
+    real = cdocker._remove_images
+    monkeypatch.setattr(cdocker, "_remove_images",
+                        lambda c, images, removed, **kw: (swept.extend(images),
+                                                          real(c, images, removed, **kw)))
+    cdocker.cleanup(cdocker.new_run_id(), quiet=True, since=0)
+    assert "sha256:de-otra-construccion" not in swept
