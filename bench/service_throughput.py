@@ -28,7 +28,7 @@ With two CPUs or more (Linux), the servers run on one CPU and wrk on another
 Rounds alternate (bare, + metrics, …, then the same backwards) after a warm-up. Each
 ratio is the median over the rounds of that round's rate over the baseline's rate in the
 same pass (paired: a burst of load from other processes affects both sides alike). The
-script also reads each server's CPU time from /proc (Linux) around every round: CPU per
+script also reads each server's CPU time (psutil) around every round: CPU per
 request is what the instrumentation costs the server itself, whatever the client manages
 to send, and is steadier than requests/s on a shared machine.
 """
@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,8 +49,9 @@ import json
 import shutil
 
 import httpx
+import psutil
 
-from course import REPO_ROOT, show
+from course import REPO_ROOT, processes, show
 from results_io import save  # sibling module (run as a script)
 
 GOAL = 0.85
@@ -141,19 +141,13 @@ ACCESS = "+ línea de acceso de uvicorn"
 MINIMAL = "FastAPI mínimo (mismas rutas)"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), None elsewhere."""
+    """User + system CPU time of a process, None once it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return times.user + times.system
 
 
 # With two CPUs or more (Linux), every server runs on the first CPU and wrk on the second:
@@ -170,21 +164,19 @@ def pinned_to(cpu: int | None) -> list[str]:
 
 
 def start(name: str, app: str, cwd: Path, extra: list[str], env: dict, log: Path):
-    port = free_port()
+    port = processes.free_port()
     out = log.open("w")
     proc = subprocess.Popen([*pinned_to(SERVER_CPU), sys.executable, "-m", "uvicorn", app,
                              "--port", str(port), *extra],
                             cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                             env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            if httpx.get(f"{base}/health/live", timeout=1, trust_env=False).status_code == 200:
-                return proc, base, out
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{name} no arrancó:\n{log.read_text()[-2000:]}")
+    try:  # ready once this very server listens and answers (not another one on its port)
+        processes.wait_http(processes.Process(name, proc, log), f"{base}/health/live", timeout=15)
+    except processes.NotReady as exc:
+        proc.kill()
+        raise RuntimeError(f"{name} no arrancó: {exc}") from None
+    return proc, base, out
 
 
 WRK_SCRIPT = """
