@@ -214,8 +214,18 @@ def _ports(row: dict) -> str:
     return ", ".join(dict.fromkeys(published))
 
 
+def port_taken(error: ComposeError, port: int) -> bool:
+    """Whether ``error`` says the engine could not publish ``port`` because something else
+    took it (between choosing the free port and ``up``): worth a retry with another one."""
+    text = str(error)
+    return (f":{port}" in text
+            and ("address already in use" in text or "port is already allocated" in text))
+
+
 def _explain(args: Sequence[str], done: subprocess.CompletedProcess) -> str:
-    err = (done.stderr or "") + (done.stdout or "")
+    # Compose prints the build's progress on stdout and its own steps and the error on
+    # stderr: stderr goes last, so the tail we keep ends with the error.
+    err = (done.stdout or "") + (done.stderr or "")
     what = f"`docker compose {shlex.join(args)}` falló (código {done.returncode})"
     if "is not a docker command" in err or "unknown command" in err:
         return (f"{what}: esta instalación de Docker no tiene el plugin Compose v2. "

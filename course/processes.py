@@ -8,6 +8,7 @@ it crashed: the same promise the Docker label ``tema15.run`` keeps for container
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,11 +26,43 @@ from course.waiting import NotReady, wait_for
 RUN_ENV = "TEMA15_PROCESO_RUN"
 
 
+# Ports are chosen below the ranges kernels hand out to outgoing connections (Linux
+# 32768-60999, macOS and Windows 49152-65535). A port the OS picks for us comes from
+# there, and any client's connect() can take it between our check and the server's bind
+# (seen in CI: a Compose stack lost its API port to a connection of a parallel test).
+PORT_RANGE = (20000, 32767)
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now on 127.0.0.1 (the OS picks it)."""
-    with socket.socket() as sock:
+    """A TCP port nobody uses right now, on any address, outside the ephemeral range."""
+    low, high = ephemeral_range()
+    for _ in range(200):
+        port = random.randint(*PORT_RANGE)
+        if not low <= port <= high and _bindable(port):
+            return port
+    with socket.socket() as sock:  # a machine whose ephemeral range covers ours
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The ports this machine gives to outgoing connections (Linux tells; others: IANA's)."""
+    try:
+        low, high = EPHEMERAL_RANGE_FILE.read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
+def _bindable(port: int) -> bool:
+    # The wildcard address clashes with a listener on any address, 127.0.0.1 included.
+    with socket.socket() as sock:
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass

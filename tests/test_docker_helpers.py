@@ -161,3 +161,22 @@ def test_cleanup_never_sweeps_a_stage_image_that_appeared_after_it_looked(docker
                                                           real(c, images, removed, **kw)))
     cdocker.cleanup(cdocker.new_run_id(), quiet=True, since=0)
     assert "sha256:de-otra-construccion" not in swept
+
+
+def test_compose_errors_end_with_the_error_not_with_the_build_log():
+    """Compose prints the build's progress on stdout and its error on stderr: the message
+    keeps the error (and says when the cause is a port taken meanwhile)."""
+    import subprocess
+
+    from course import compose
+
+    build = "".join(f"#{n} DONE 0.0s\n" for n in range(60))
+    error = ("Error response from daemon: driver failed programming external connectivity on "
+             "endpoint p-api-1: Error starting userland proxy: listen tcp4 0.0.0.0:24567: bind: "
+             "address already in use\n")
+    done = subprocess.CompletedProcess([], 1, stdout=build, stderr=" Container p-api-1 Starting\n" + error)
+    failure = compose.ComposeError(compose._explain(["up", "-d"], done))
+    assert str(failure).rstrip().endswith("address already in use")
+    assert compose.port_taken(failure, 24567)
+    assert not compose.port_taken(failure, 8000)
+

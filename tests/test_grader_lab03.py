@@ -7,6 +7,7 @@ compose-spec schema and scores 100 % too."""
 import json
 import re
 import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -222,6 +223,22 @@ def test_repo_compose_is_an_alternative_solution(engine, tmp_path, monkeypatch):
     assert result.execution.status == "no_ejecutado"
     assert {c.id for c in result.checks} >= set(RUNTIME_CHECKS)
     assert result.statuses()["cuaderno.compose"] == "skipped"  # a folder runs no notebook
+
+
+def test_a_port_taken_after_it_was_chosen_is_not_the_students_fault(engine, tmp_path,
+                                                                    monkeypatch):
+    """Something else starts listening on the API_PORT the grader chose before ``up``
+    publishes it (seen in CI under parallel tests): the grader starts again with another
+    port instead of failing every runtime check of a correct file."""
+    taken = socket.socket()
+    taken.bind(("", 0))  # the wildcard address: Docker's proxy cannot bind it either
+    taken.listen()
+    ports = iter([taken.getsockname()[1], compose.free_port()])
+    monkeypatch.setattr(compose, "free_port", lambda: next(ports))
+    with taken:
+        result = grade(submit_dir(tmp_path, COMPOSE), "lab03", only=["puerto.variable"])
+    (check,) = result.checks
+    assert check.status == "passed", check.message
 
 
 def test_published_dependencies_are_caught(engine, tmp_path):

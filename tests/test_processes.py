@@ -1,6 +1,7 @@
 """Local processes of a run are found and stopped by their run id (course.processes), and a
 configuration written for the Docker network resolves to local addresses (course.promstack)."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -108,3 +109,20 @@ def test_cleanup_never_stops_its_own_parents(tmp_path):
     assert done.returncode == 0, done.stderr   # it survived its own cleanup
     assert done.stdout.strip() == "1"          # and stopped its child
     assert processes.leftovers(run) == []
+
+
+def test_free_port_avoids_the_ephemeral_range_and_ports_in_use(monkeypatch):
+    """Ports from the ephemeral range can be taken by any outgoing connection before the
+    server binds them; a port someone listens on (any address) is never returned."""
+    low, high = processes.ephemeral_range()
+    for _ in range(20):
+        port = processes.free_port()
+        assert not low <= port <= high
+        assert processes.PORT_RANGE[0] <= port <= processes.PORT_RANGE[1]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", processes.free_port()))
+        busy.listen()
+        candidates = iter([busy.getsockname()[1], processes.free_port()])
+        monkeypatch.setattr(processes.random, "randint", lambda *_: next(candidates))
+        assert processes.free_port() != busy.getsockname()[1]
+

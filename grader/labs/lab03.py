@@ -13,7 +13,6 @@ after ``down -v``, and a live code change. Everything is torn down at the end, a
 failure (the grader's cleanup by run id is the safety net)."""
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 from dataclasses import dataclass, field
@@ -24,8 +23,8 @@ import yaml
 from docker.errors import NotFound
 
 from course import compose, env, images
-from course.waiting import NotReady, wait_for
 from course import docker as cdocker
+from course.waiting import NotReady, wait_for
 from grader import runner
 from grader.checks import NotVerifiable, check
 
@@ -37,6 +36,7 @@ RELOAD_TIMEOUT_S = 20
 # The grader does not wait out stop grace periods: what a database committed must survive
 # a SIGKILL anyway, and a slow shutdown is not what this lab grades.
 STOP_TIMEOUT_S = 3
+PORT_ATTEMPTS = 3  # ups tried when the chosen API_PORT was taken meanwhile
 APP_DIR = Path("service") / "app"
 WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -51,6 +51,7 @@ class Stack:
     recorder: compose.EventRecorder
     postgres_mounts: list[dict] = field(default_factory=list)
     api_started_at: str = ""
+    api_port: int = 0  # the API_PORT the stack was started with
 
 
 # --- facts shared by several checks, computed once per grading -----------------------
@@ -127,17 +128,25 @@ def _stack(ctx) -> Stack:
             override.write_text(yaml.safe_dump(
                 {"services": {"api": {"build": {"labels": {cdocker.RUN_LABEL: ctx.run_id}}}}}))
             files.append(override)
-        project = compose.Project(files, name=ctx.run_id,
-                                  env={"API_PORT": str(_api_port(ctx))}, echo=False)
-        project.down(volumes=True, stop_timeout=STOP_TIMEOUT_S)  # fresh start, whatever was left
-        try:
-            with compose.EventRecorder(ctx.run_id) as recorder:
-                project.up(timeout=UP_TIMEOUT_S)
-        except compose.ComposeError as exc:
-            raise AssertionError(f"`docker compose up -d --wait` no levantó el entorno:\n"
-                                 f"{str(exc)[-2500:]}") from None
+        port = _api_port(ctx)
+        for attempt in range(PORT_ATTEMPTS):
+            project = compose.Project(files, name=ctx.run_id, env={"API_PORT": str(port)},
+                                      echo=False)
+            project.down(volumes=True, stop_timeout=STOP_TIMEOUT_S)  # fresh start
+            try:
+                with compose.EventRecorder(ctx.run_id) as recorder:
+                    project.up(timeout=UP_TIMEOUT_S)
+                break
+            except compose.ComposeError as exc:
+                if compose.port_taken(exc, port) and attempt + 1 < PORT_ATTEMPTS:
+                    # Another program took the free port after we chose it: not the
+                    # student's fault, so the grader tries again with another one.
+                    port = compose.free_port()
+                    continue
+                raise AssertionError(f"`docker compose up -d --wait` no levantó el entorno:\n"
+                                     f"{str(exc)[-2500:]}") from None
         containers = project.containers()
-        stack = Stack(project, recorder)
+        stack = Stack(project, recorder, api_port=port)
         if "postgres" in containers:
             stack.postgres_mounts = containers["postgres"].attrs.get("Mounts") or []
         if "api" in containers:
@@ -304,8 +313,9 @@ def reaches_dependencies(ctx):
 @check("puerto.variable", points=1, needs=("docker", "compose"))
 def published_port(ctx):
     """El puerto de la API se publica con `${API_PORT:-8000}` y responde."""
-    wanted = _api_port(ctx)
-    port = _stack(ctx).project.port("api", 8000)
+    stack = _stack(ctx)
+    wanted = stack.api_port
+    port = stack.project.port("api", 8000)
     assert port, ("api no publica el puerto 8000: añade ports: [\"${API_PORT:-8000}:8000\"].")
     assert port == wanted, (
         f"api se publicó en el puerto {port}, pero el corrector pidió API_PORT={wanted}: no "
