@@ -239,7 +239,11 @@ class PipelineRun:
         return "\n".join(self.log.splitlines()[-lines:])
 
     def job_tail(self, job: str, lines: int = 20) -> str:
-        """The last lines the tool printed for ``job`` (both tools prefix lines with it)."""
+        """The last lines the tool printed for ``job`` (both tools prefix lines with it).
+        A matrix variant (``test (api)``) gets its own lines, not its siblings'."""
+        own = [line for line in self.log.splitlines() if line.startswith(f"[{job}]")]
+        if own:
+            return "\n".join(own[-lines:])
         name = job.split(" ")[0]
         pattern = re.compile(rf"(^|[\[\s]){re.escape(name)}([\s\]:]|$)")
         mine = [line for line in self.log.splitlines() if pattern.search(line)]

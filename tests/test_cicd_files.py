@@ -156,3 +156,23 @@ def test_the_work_repository_tags_without_a_global_git_identity(tmp_path, monkey
         assert tag is not None and tag.tagger.email == pipelines.AUTHOR.email
     finally:
         shutil.rmtree(work.path, ignore_errors=True)
+
+
+def test_a_matrix_variant_shows_its_own_lines_and_its_errors():
+    """act shares one result between the variants of a matrix: when one fails, both end
+    with «Job failed», so the tail of each must be its own (here the cause is in api's)."""
+    entries = [
+        {"jobID": "test", "matrix": {"suite": "api"}, "msg": "FAILED tests/test_health.py::x"},
+        {"jobID": "test", "matrix": {"suite": "api"}, "level": "error",
+         "msg": "exitcode '1': failure"},
+        {"jobID": "test", "matrix": {"suite": "infra"}, "msg": "39 passed"},
+        {"jobID": "test", "matrix": {"suite": "infra"}, "msg": "Job failed", "jobResult": "failure"},
+        {"jobID": "test", "matrix": {"suite": "api"}, "msg": "Job failed", "jobResult": "failure"},
+    ]
+    log, jobs = pipelines._parse_act("\n".join(json.dumps(e) for e in entries))
+    run = pipelines.PipelineRun("act", 1, 1.0, log, jobs)
+    api = run.job_tail("test (api)")
+    assert "FAILED tests/test_health.py::x" in api and "ERROR: exitcode" in api
+    assert "39 passed" not in api
+    assert run.job_tail("test (infra)").splitlines() == ["[test (infra)] 39 passed",
+                                                         "[test (infra)] Job failed"]
