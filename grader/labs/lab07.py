@@ -503,7 +503,7 @@ def context_isolated(ctx):
     assert not carried, (
         f"La segunda de dos peticiones por la misma conexión (keep-alive) lleva "
         f"usuario_id={carried[0]['usuario_id']!r}, que enlazó la primera: el contexto de una "
-        "petición no debe sobrevivir a su final (límpialo al empezar y al terminar).")
+        "petición no debe sobrevivir a su final (límpialo al empezar cada petición).")
     first, second = run.pipelined
     assert first and second, (
         f"En dos peticiones encadenadas por la misma conexión (pipelining) no recibí las dos "
@@ -522,7 +522,7 @@ def context_isolated(ctx):
         f"usuario_id={run.user_bound!r}, que enlazó la primera: uvicorn crea la tarea de la "
         "segunda desde dentro de la primera y copia su contexto. Llama a "
         "structlog.contextvars.clear_contextvars() al empezar cada petición, antes de enlazar "
-        "nada (y también al terminar, en el finally).")
+        "nada.")
 
 
 def _has_traceback(value: object, exc_type: str) -> bool:

@@ -34,6 +34,12 @@ def _is_sensitive(key: str) -> bool:
     return _SENSITIVE_KEY.search(key) is not None
 
 
+@functools.lru_cache(maxsize=1024)
+def _sensitive_keys(keys: tuple[object, ...]) -> tuple[str, ...]:
+    # The keys of an event come from the code that logs it: a few sets, each judged once.
+    return tuple(key for key in keys if isinstance(key, str) and _is_sensitive(key))
+
+
 def _redact_pair(match: re.Match[str]) -> str:
     return f"{match[1]}={_REDACTED}" if _is_sensitive(match[1]) else match[0]
 
@@ -74,11 +80,11 @@ def _redacted(value: object) -> object:
 
 
 def _redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for key in _sensitive_keys(tuple(event_dict)):
+        event_dict[key] = _REDACTED  # a string without "=": the loop below leaves it
     # Uvicorn's access line carries the full query string (`/login?password=...`).
     for key, value in event_dict.items():
-        if _is_sensitive(key):
-            event_dict[key] = _REDACTED
-        elif isinstance(value, str):  # the common case, inline: this runs on every line
+        if isinstance(value, str):  # the common case, inline: this runs on every line
             if "=" in value:
                 event_dict[key] = _KEY_VALUE.sub(_redact_pair, value)
         elif isinstance(value, (dict, list, tuple)):

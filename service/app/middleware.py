@@ -5,6 +5,7 @@ client and request id), the usual choice in production; ``peticion_iniciada`` ex
 DEBUG to see where a request that never finishes got stuck. Uvicorn's own access line
 (ACCESS_LOG=true) would repeat the same facts at about twice the cost of this one."""
 
+import logging
 import random
 import re
 import time
@@ -44,6 +45,8 @@ class RequestIdMiddleware:
         # A concrete logger, built once when the app builds its middleware (after
         # configure_logging): the module's lazy proxy would rebuild one on every call.
         self.log = logger.bind()
+        # Decided once too: a DEBUG call that writes nothing still builds its arguments.
+        self.log_started = self.log.is_enabled_for(logging.DEBUG)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,7 +67,7 @@ class RequestIdMiddleware:
         header_value = request_id.encode("latin-1")  # valid ids are ASCII
         status_code = 500
         response_started = False
-        started = time.perf_counter()
+        started = time.perf_counter_ns()
 
         async def send_with_request_id(message: Message) -> None:
             nonlocal status_code, response_started
@@ -79,7 +82,8 @@ class RequestIdMiddleware:
 
         try:
             # DEBUG: at INFO one line per request (peticion_terminada) says it all.
-            self.log.debug("peticion_iniciada", **request)
+            if self.log_started:
+                self.log.debug("peticion_iniciada", **request)
             await self.app(scope, receive, send_with_request_id)
         except Exception:
             self.log.exception("excepcion_no_controlada", **request)
@@ -95,6 +99,8 @@ class RequestIdMiddleware:
                 "peticion_terminada",
                 **request,
                 status_code=status_code,
-                duracion_ms=round((time.perf_counter() - started) * 1000, 3),
+                # Whole microseconds, in ms: round(x, 3) costs five times as much.
+                duracion_ms=(time.perf_counter_ns() - started) // 1000 / 1000,
             )
-            structlog.contextvars.clear_contextvars()
+            # No clear_contextvars() here: a pipelined request's task already has its copy,
+            # and the line uvicorn writes for an unhandled exception, after this, needs the id.

@@ -147,6 +147,34 @@ def test_exceptions_are_logged_with_traceback(capsys: pytest.CaptureFixture[str]
     assert finished["status_code"] == 500
 
 
+def test_the_servers_line_for_an_unhandled_exception_keeps_the_request_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Uvicorn logs "Exception in ASGI application" after the app raised, in the request's
+    # task: the context must still hold the id then (the middleware clears it when the next
+    # request starts, not when this one ends).
+    app = create_app()
+
+    async def broken() -> None:
+        raise RuntimeError("algo se rompió")
+
+    app.add_api_route("/roto", broken)
+
+    async def like_uvicorn(scope, receive, send) -> None:  # what uvicorn's run_asgi does
+        try:
+            await app(scope, receive, send)
+        except Exception as exc:
+            logging.getLogger("uvicorn.error").error("Exception in ASGI application\n",
+                                                     exc_info=exc)
+
+    with TestClient(like_uvicorn, raise_server_exceptions=False) as client:
+        client.get("/roto", headers={"X-Request-ID": "traza-4"})
+    records = json_lines(capsys.readouterr().out)
+    (server_line,) = [r for r in records if r["event"].startswith("Exception in ASGI")]
+    assert server_line["request_id"] == "traza-4"
+    assert "RuntimeError: algo se rompió" in server_line["exception"]
+
+
 def test_a_500_from_an_unhandled_exception_carries_the_request_id() -> None:
     app = create_app()
 
