@@ -46,7 +46,7 @@ class RequestIdMiddleware:
         # configure_logging): the module's lazy proxy would rebuild one on every call.
         self.log = logger.bind()
         # Decided once too: a DEBUG call that writes nothing still builds its arguments.
-        self.log_started = self.log.is_enabled_for(logging.DEBUG)
+        self.debug_enabled = self.log.is_enabled_for(logging.DEBUG)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,7 +82,7 @@ class RequestIdMiddleware:
 
         try:
             # DEBUG: at INFO one line per request (peticion_terminada) says it all.
-            if self.log_started:
+            if self.debug_enabled:
                 self.log.debug("peticion_iniciada", **request)
             await self.app(scope, receive, send_with_request_id)
         except Exception:

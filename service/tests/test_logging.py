@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import structlog
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from uvicorn.config import LOGGING_CONFIG
 
@@ -26,6 +27,17 @@ def json_lines(output: str) -> list[dict]:
 
 def started_client(**overrides: object) -> TestClient:
     return TestClient(create_app(Settings(**overrides)))
+
+
+def app_with_a_broken_route() -> FastAPI:
+    """The service plus GET /roto, which raises RuntimeError("algo se rompió")."""
+    app = create_app()
+
+    async def broken() -> None:
+        raise RuntimeError("algo se rompió")
+
+    app.add_api_route("/roto", broken)
+    return app
 
 
 def test_every_line_is_json_with_the_standard_keys(capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,12 +139,7 @@ def test_log_level(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_exceptions_are_logged_with_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    app = create_app()
-
-    async def broken() -> None:
-        raise RuntimeError("algo se rompió")
-
-    app.add_api_route("/roto", broken)
+    app = app_with_a_broken_route()
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.get("/roto", headers={"X-Request-ID": "traza-3"}).status_code == 500
     records = json_lines(capsys.readouterr().out)
@@ -153,12 +160,7 @@ def test_the_servers_line_for_an_unhandled_exception_keeps_the_request_id(
     # Uvicorn logs "Exception in ASGI application" after the app raised, in the request's
     # task: the context must still hold the id then (the middleware clears it when the next
     # request starts, not when this one ends).
-    app = create_app()
-
-    async def broken() -> None:
-        raise RuntimeError("algo se rompió")
-
-    app.add_api_route("/roto", broken)
+    app = app_with_a_broken_route()
 
     async def like_uvicorn(scope, receive, send) -> None:  # what uvicorn's run_asgi does
         try:
@@ -176,12 +178,7 @@ def test_the_servers_line_for_an_unhandled_exception_keeps_the_request_id(
 
 
 def test_a_500_from_an_unhandled_exception_carries_the_request_id() -> None:
-    app = create_app()
-
-    async def broken() -> None:
-        raise RuntimeError("algo se rompió")
-
-    app.add_api_route("/roto", broken)
+    app = app_with_a_broken_route()
     with TestClient(app, raise_server_exceptions=False) as client:
         given = client.get("/roto", headers={"X-Request-ID": "traza-500"})
         generated = client.get("/roto")
